@@ -1,0 +1,111 @@
+"""The node: one database, one registry, one dispatcher, and the node's own key.
+
+Capabilities contribute message types to ``build_registry``; the HTTP app, the
+CLI and tests all drive the same ``Node``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from liquidfab.db import Database
+from liquidfab.db import participants as directory
+from liquidfab.errors import LiquidfabError
+from liquidfab.identity import Keystore, SigningKey
+from liquidfab.protocol import DEFAULT_LIMITS, Limits, Registry, sign_message
+from liquidfab.protocol.dispatcher import Dispatcher, NodeSettings, Outcome
+from liquidfab.protocol.participants import REGISTER, add_participant_types
+
+__all__ = ["NODE_KEY_NAME", "Node", "build_registry"]
+
+NODE_KEY_NAME = "node"
+
+
+def build_registry() -> Registry:
+    """Every message type this node serves."""
+    registry = Registry()
+    add_participant_types(registry)
+    return registry
+
+
+class Node:
+    """A running liquidfab node (without its HTTP server)."""
+
+    def __init__(
+        self,
+        database: Database,
+        key: SigningKey,
+        *,
+        registry: Registry | None = None,
+        limits: Limits = DEFAULT_LIMITS,
+        operators: Iterable[str] = (),
+        title: str = "liquidfab node",
+        description: str = "",
+    ) -> None:
+        self.database = database
+        self.key = key
+        self.registry = registry or build_registry()
+        self.limits = limits
+        self.title = title
+        self.description = description
+        self.settings = NodeSettings(node_did=key.did, operators=frozenset(operators))
+        self.dispatcher = Dispatcher(database, self.registry, limits=limits, node=self.settings)
+
+    @classmethod
+    def open(
+        cls,
+        db_url: str,
+        keystore: str | Path,
+        *,
+        limits: Limits = DEFAULT_LIMITS,
+        operators: Iterable[str] = (),
+        title: str = "liquidfab node",
+        description: str = "",
+    ) -> Node:
+        """Open (and migrate) the database, load or create the node key, register the node."""
+        database = Database.open(db_url)
+        key = Keystore(keystore).get_or_create(NODE_KEY_NAME)
+        node = cls(
+            database, key, limits=limits, operators=operators, title=title, description=description
+        )
+        node.register(key, "node", title)
+        return node
+
+    @property
+    def did(self) -> str:
+        return self.key.did
+
+    def submit(self, message: Any) -> Outcome:
+        return self.dispatcher.submit(message)
+
+    def is_registered(self, did: str) -> bool:
+        return self.database.read(lambda c: directory.get_participant(c, did)) is not None
+
+    def register(
+        self, key: SigningKey, role: str, display_name: str, endpoints: list[str] | None = None
+    ) -> Outcome | None:
+        """Register ``key`` through a signed message, as any peer would; None if known."""
+        if self.is_registered(key.did):
+            return None
+        message = sign_message(
+            key,
+            REGISTER,
+            {
+                "did": key.did,
+                "role": role,
+                "display_name": display_name,
+                "endpoints": endpoints or [],
+            },
+        )
+        outcome = self.submit(message)
+        if not outcome.accepted:
+            raise LiquidfabError(
+                f"registering {display_name} was refused: {outcome.body['detail']}"
+            )
+        return outcome
+
+    def close(self) -> None:
+        self.dispatcher.close()
+        self.database.close()

@@ -1,0 +1,72 @@
+"""Server-rendered pages: the dashboard's first room, and the API docs served offline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import swagger_ui_bundle
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from liquidfab.db import messages as message_log
+from liquidfab.db import participants as directory
+from liquidfab.node.routes_messages import message_path
+from liquidfab.protocol import PROTOCOL_VERSION
+
+__all__ = ["install_pages"]
+
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+templates.env.globals["message_path"] = message_path
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/", response_class=HTMLResponse)
+def landing(request: Request) -> HTMLResponse:
+    node = request.app.state.node
+
+    def load(conn):  # type: ignore[no-untyped-def]
+        return (
+            directory.list_participants(conn),
+            message_log.latest_messages(conn, limit=20),
+            message_log.count_messages(conn),
+        )
+
+    participants, messages, count = node.database.read(load)
+    return templates.TemplateResponse(
+        request,
+        "index.html",
+        {
+            "node": node,
+            "protocol_version": PROTOCOL_VERSION,
+            "dialect": node.database.dialect,
+            "participants": participants,
+            "messages": messages,
+            "message_count": count,
+            "names": {p["did"]: p["display_name"] for p in participants},
+            "message_types": list(node.registry),
+        },
+    )
+
+
+@router.get("/docs", response_class=HTMLResponse)
+def docs() -> HTMLResponse:
+    return get_swagger_ui_html(
+        openapi_url="/openapi.json",
+        title="liquidfab node API",
+        swagger_js_url="/static/swagger-ui/swagger-ui-bundle.js",
+        swagger_css_url="/static/swagger-ui/swagger-ui.css",
+        swagger_favicon_url="/static/swagger-ui/favicon-32x32.png",
+    )
+
+
+def install_pages(app: FastAPI) -> None:
+    """Mount the pages and the bundled Swagger UI (nothing is fetched from a CDN)."""
+    app.mount(
+        "/static/swagger-ui",
+        StaticFiles(directory=swagger_ui_bundle.swagger_ui_path),
+        name="swagger-ui",
+    )
+    app.include_router(router)

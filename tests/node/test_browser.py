@@ -1,0 +1,133 @@
+"""The landing page and the API docs, as a person sees them in a real browser.
+
+A node serves a copy of the example world (as ``liquidfab up --world examples/ebike``
+does) and Debian's headless Chromium, driven by Playwright, looks at it. Assertions are on
+what is visible, not on the HTML source.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+
+from browser_support import EXAMPLE_WORLD, ServedWorld, chromium_browser, serve_world
+from liquidfab.protocol import CONTENT_TYPE, sign_message
+from liquidfab.protocol.participants import UPDATE
+
+pytestmark = pytest.mark.browser
+expect.set_options(timeout=5_000)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with chromium_browser() as b:
+        yield b
+
+
+@pytest.fixture
+def served(tmp_path) -> Iterator[ServedWorld]:
+    with serve_world(EXAMPLE_WORLD, tmp_path) as world:
+        yield world
+
+
+@pytest.fixture
+def page(browser, served) -> Iterator[Any]:
+    """A fresh page that may only talk to the node: any other request is refused and noted."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    outside: list[str] = []
+    errors: list[str] = []
+
+    def only_the_node(route: Any) -> None:
+        url = route.request.url
+        if url.startswith((served.url + "/", "data:", "blob:")):
+            route.continue_()
+        else:
+            outside.append(url)
+            route.abort()
+
+    context.route("**/*", only_the_node)
+    page = context.new_page()
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    yield page
+    context.close()
+    assert not outside, f"the page reached beyond the node: {outside}"
+    assert not errors, f"scripts failed on the page: {errors}"
+
+
+def _no_horizontal_scroll(page: Any) -> None:
+    width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert width[0] <= width[1], f"the page is wider than the window: {width}"
+
+
+def test_landing_page_shows_the_world(page, served, tmp_path):
+    world = served.world
+    page.goto(served.url + "/")
+
+    expect(page).to_have_title(f"{world.name} · liquidfab")
+    expect(page.get_by_role("heading", name=world.name, exact=True)).to_be_visible()
+    participants = page.locator("#participants")
+    expect(participants).to_be_visible()
+    for p in world.participants:
+        row = participants.get_by_role("row").filter(
+            has=page.get_by_role("cell", name=p.display_name, exact=True)
+        )
+        expect(row).to_be_visible()
+        expect(row.get_by_role("cell", name=p.role.value, exact=True)).to_be_visible()
+    # The world's participants and the node itself.
+    expect(page.get_by_test_id("participant-count")).to_have_text(str(len(world.participants) + 1))
+    node_did = page.get_by_test_id("node-did")
+    expect(node_did).to_be_visible()
+    expect(node_did).to_have_text(httpx.get(served.url + "/.well-known/liquidfab").json()["node"])
+    expect(page.get_by_test_id("node-description")).to_contain_text(world.description.split()[0])
+    _no_horizontal_scroll(page)
+    page.screenshot(path=tmp_path / "landing.png", full_page=True)
+
+
+def test_landing_page_fits_a_phone(page, served, tmp_path):
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(served.url + "/")
+    expect(page.get_by_role("heading", name=served.world.name, exact=True)).to_be_visible()
+    _no_horizontal_scroll(page)
+    page.screenshot(path=tmp_path / "landing-phone.png", full_page=True)
+
+
+def test_a_posted_message_shows_up_after_reload(page, served, tmp_path):
+    page.goto(served.url + "/")
+    count = int(page.get_by_test_id("message-count").inner_text())
+
+    ada = served.keystore.get("ada")
+    spec = json.loads(
+        (served.folder / "messages" / "ada-update.json").read_text().replace("{signer}", ada.did)
+    )
+    message = sign_message(ada, spec["type"], spec["data"], subject=spec.get("subject"))
+    response = httpx.post(
+        served.url + "/v1/messages",
+        content=message.to_json(),
+        headers={"content-type": CONTENT_TYPE},
+    )
+    assert response.status_code == 201, response.text
+    new_name = spec["data"]["display_name"]
+
+    page.reload()
+    expect(page.get_by_test_id("message-count")).to_have_text(str(count + 1))
+    latest = page.locator("#messages tbody tr").first
+    expect(latest.get_by_role("cell", name=UPDATE, exact=True)).to_be_visible()
+    expect(latest.get_by_role("cell", name=new_name, exact=True)).to_be_visible()
+    expect(
+        page.locator("#participants").get_by_role("cell", name=new_name, exact=True)
+    ).to_be_visible()
+    page.screenshot(path=tmp_path / "landing-after-update.png", full_page=True)
+
+
+def test_api_docs_render_offline(page, served, tmp_path):
+    page.goto(served.url + "/docs")
+    title = page.locator(".swagger-ui .info .title")
+    expect(title).to_be_visible()
+    expect(title).to_contain_text(httpx.get(served.url + "/openapi.json").json()["info"]["title"])
+    expect(page.get_by_text("/v1/messages", exact=True).first).to_be_visible()
+    page.screenshot(path=tmp_path / "docs.png")

@@ -1,0 +1,59 @@
+"""Helpers shared by tests: signing and posting messages to a test client."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import NoReturn
+
+import pytest
+from fastapi.testclient import TestClient
+
+from liquidfab.identity import SigningKey
+from liquidfab.protocol import CONTENT_TYPE, sign_message
+from liquidfab.protocol.participants import REGISTER
+
+
+def register_message(key: SigningKey, role: str = "owner", name: str = "Someone", **kw):
+    data = {"did": key.did, "role": role, "display_name": name, "endpoints": []}
+    return sign_message(key, REGISTER, data, **kw)
+
+
+def post(client: TestClient, message, **headers):
+    body = message.to_json() if hasattr(message, "to_json") else message
+    return client.post(
+        "/v1/messages", content=body, headers={"content-type": CONTENT_TYPE, **headers}
+    )
+
+
+REQUIRE_SERVICES = os.environ.get("LIQUIDFAB_REQUIRE_SERVICES") == "1"
+
+
+def service_missing(what: str, why: object) -> NoReturn:
+    """Skip the test, or fail it when LIQUIDFAB_REQUIRE_SERVICES=1 (CI sets it)."""
+    message = f"{what} is not available ({why})"
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{message}; LIQUIDFAB_REQUIRE_SERVICES=1 requires it")
+    pytest.skip(message)
+
+
+@contextmanager
+def failing_commits(database) -> Iterator[None]:
+    """Every write transaction of ``database`` runs its work, then fails as a commit would."""
+    from liquidfab.errors import StoreError
+
+    real_write = database.write
+
+    def write_then_fail(fn):
+        def run_then_break(conn):
+            fn(conn)
+            raise StoreError("the commit failed (simulated)")
+
+        return real_write(run_then_break)
+
+    database.write = write_then_fail
+    try:
+        yield
+    finally:
+        database.write = real_write

@@ -1,0 +1,208 @@
+"""The ``liquidfab`` command: keys, schema, send, and ``up`` as a real process."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from liquidfab.cli import app
+from liquidfab.identity import Keystore
+from liquidfab.protocol import CONTENT_TYPE, sign_message
+from liquidfab.protocol.participants import REGISTER, UPDATE
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "ebike"
+runner = CliRunner()
+
+
+def invoke(*args: str, input: str | None = None):
+    return runner.invoke(app, list(args), input=input, catch_exceptions=False)
+
+
+# keys ---------------------------------------------------------------------------
+
+
+def test_keys_new_list_show(tmp_path):
+    store = tmp_path / "keys"
+    made = invoke("keys", "new", "voltwerk", "-k", str(store))
+    assert made.exit_code == 0, made.output
+    did = Keystore(store).get("voltwerk").did
+    assert did in made.output
+
+    listed = invoke("keys", "list", "-k", str(store))
+    assert listed.exit_code == 0 and "voltwerk" in listed.output
+    assert did in listed.output, "the did is printed whole, even in 80 columns"
+
+    shown = invoke("keys", "show", "voltwerk", "-k", str(store))
+    assert shown.exit_code == 0
+    info = json.loads(shown.output)
+    assert info["did"] == did and len(info["public_key_hex"]) == 64
+
+    path = Keystore(store).info("voltwerk").path
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    secret = json.loads(path.read_text())
+    secret_values = [v for v in secret.values() if isinstance(v, str) and len(v) >= 32]
+    assert secret_values, "the key file holds its secret"
+    for output in (made.output, listed.output, shown.output):
+        for value in secret_values:
+            if value != did:
+                assert value not in output
+
+
+def test_keys_refusals_are_clear_errors(tmp_path):
+    store = tmp_path / "keys"
+    assert invoke("keys", "new", "a", "-k", str(store)).exit_code == 0
+    again = invoke("keys", "new", "a", "-k", str(store))
+    assert again.exit_code == 1 and "error" in again.output
+    missing = invoke("keys", "show", "nobody", "-k", str(store))
+    assert missing.exit_code == 1 and "nobody" in missing.output
+    bad_name = invoke("keys", "new", "../escape", "-k", str(store))
+    assert bad_name.exit_code == 1
+    assert not (tmp_path / "escape").exists()
+
+
+# schema -------------------------------------------------------------------------
+
+
+def test_schema_writes_every_message_type_and_openapi(tmp_path):
+    result = invoke("schema", "--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    names = {p.name for p in tmp_path.iterdir()}
+    assert {
+        "envelope.schema.json",
+        "settlement-leg.schema.json",
+        f"{REGISTER}.schema.json",
+        f"{UPDATE}.schema.json",
+        "openapi.json",
+    } <= names
+    openapi = json.loads((tmp_path / "openapi.json").read_text())
+    assert "/v1/messages" in openapi["paths"]
+    register = json.loads((tmp_path / f"{REGISTER}.schema.json").read_text())
+    assert "role" in register["properties"]
+
+
+# up + send, as a person runs them -----------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def running_world(tmp_path_factory):
+    """``liquidfab up`` in a subprocess on a copy of the example world."""
+    world = tmp_path_factory.mktemp("world")
+    shutil.copy(EXAMPLE / "world.yaml", world / "world.yaml")
+    shutil.copytree(EXAMPLE / "messages", world / "messages")
+    port = _free_port()
+    exe = Path(sys.executable).with_name("liquidfab")
+    proc = subprocess.Popen(
+        [str(exe), "up", "--world", str(world), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"liquidfab up did not start:\n{proc.communicate()[0]}")
+        time.sleep(0.1)
+    yield world, url, proc
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def test_up_serves_the_world(running_world):
+    world, url, _ = running_world
+    names = [p["display_name"] for p in httpx.get(f"{url}/v1/participants").json()]
+    assert "Voltwerk Bikes" in names and "Ada Rider" in names
+    assert len(names) == 8  # the world's seven participants and the node itself
+    landing = httpx.get(url + "/")
+    assert landing.status_code == 200 and "Voltwerk Bikes" in landing.text
+    assert httpx.get(f"{url}/openapi.json").json()["paths"]["/v1/messages"]
+    assert httpx.get(f"{url}/.well-known/liquidfab").json()["protocol"] == "liquidfab"
+    made = {info.name for info in Keystore(world / "keys").list()}
+    assert {"operator", "voltwerk", "ada", "node"} <= made
+
+
+@pytest.mark.parametrize("message_id", ["%2F", "a/b?c#d", "caf\u00e9 \u2713", ".", ".."])
+def test_any_id_reads_back_from_its_location(running_world, message_id):
+    world, url, _ = running_world
+    ada = Keystore(world / "keys").get("ada")
+    message = sign_message(ada, UPDATE, {"did": ada.did, "display_name": "Ada"}, id=message_id)
+    response = httpx.post(
+        f"{url}/v1/messages", content=message.to_json(), headers={"content-type": CONTENT_TYPE}
+    )
+    assert response.status_code == 201, response.text
+    location = response.headers["location"]
+    assert location.isascii() and " " not in location
+    stored = httpx.get(url + location)
+    assert stored.status_code == 200, stored.text
+    assert stored.json()["message"] == message.to_dict()
+
+
+def test_send_signs_and_posts_then_a_retry_is_a_duplicate(running_world):
+    world, url, _ = running_world
+    file = world / "messages" / "ada-update.json"
+    args = ("send", str(file), "--key", "ada", "-k", str(world / "keys"), "--node", url)
+    first = invoke(*args)
+    assert first.exit_code == 0, first.output
+    receipt = json.loads(first.output)
+    assert receipt["status"] == "accepted" and receipt["type"] == UPDATE
+    ada = Keystore(world / "keys").get("ada").did
+    assert httpx.get(f"{url}/v1/participants/{ada}").json()["display_name"] == (
+        "Ada Rider (Berlin)"
+    )
+
+
+def test_send_reports_refusals_with_exit_code_2(running_world, tmp_path):
+    world, url, _ = running_world
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"type": UPDATE, "data": {"did": "{signer}", "nick": "x"}}))
+    result = invoke("send", str(bad), "--key", "ada", "-k", str(world / "keys"), "--node", url)
+    assert result.exit_code == 2
+    assert json.loads(result.output)["code"] == "schema-invalid"
+
+
+def test_send_bad_input_is_a_clear_error(tmp_path):
+    store = tmp_path / "keys"
+    invoke("keys", "new", "k", "-k", str(store))
+    missing = invoke("send", str(tmp_path / "nope.json"), "--key", "k", "-k", str(store))
+    assert missing.exit_code == 1 and "cannot read" in missing.output
+    not_json = tmp_path / "x.json"
+    not_json.write_text("{not json")
+    assert invoke("send", str(not_json), "--key", "k", "-k", str(store)).exit_code == 1
+    no_type = tmp_path / "y.json"
+    no_type.write_text("[1, 2]")
+    assert invoke("send", str(no_type), "--key", "k", "-k", str(store)).exit_code == 1
+    unreachable = tmp_path / "z.json"
+    unreachable.write_text(json.dumps({"type": UPDATE, "data": {}}))
+    dead = f"http://127.0.0.1:{_free_port()}"
+    result = invoke("send", str(unreachable), "--key", "k", "-k", str(store), "--node", dead)
+    assert result.exit_code == 1 and "cannot reach" in result.output
+
+
+def test_up_refuses_a_folder_without_a_world(tmp_path):
+    result = invoke("up", "--world", str(tmp_path))
+    assert result.exit_code == 1 and "world.yaml" in result.output
