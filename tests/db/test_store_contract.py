@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import select, text
 
 from liquidfab.db import Database, DuplicateKey, messages, participants, tables
@@ -53,11 +55,17 @@ def test_migrations_create_the_tables_and_are_idempotent(database, database_url)
                 if c.execute(select(t).limit(1)) is not None
             }
         )
-        assert names == {"participants", "messages"}
+        assert names == {t.name for t in tables.metadata.sorted_tables}
+        assert {"participants", "messages", "accounts", "transfers", "ledger_chain"} <= names
         version = again.read(
             lambda c: c.execute(text("select version_num from alembic_version")).scalar()
         )
-        assert version == "0001"
+        assert version == "0002"
+        # The migrations build exactly the schema tables.py declares.
+        diff = again.read(
+            lambda c: compare_metadata(MigrationContext.configure(c), tables.metadata)
+        )
+        assert diff == []
     finally:
         again.close()
 
@@ -84,10 +92,12 @@ def test_exception_rolls_back_everything_and_is_reraised_unchanged(database):
         participants.insert_participant(conn, _participant("did:key:za"))
         raise error
 
+    empty = database.snapshot()
     with pytest.raises(ProtocolError) as caught:
         database.write(write_then_fail)
     assert caught.value is error
-    assert database.snapshot() == {"participants": [], "messages": []}
+    assert database.snapshot() == empty
+    assert empty["participants"] == [] and empty["messages"] == []
 
 
 def test_database_errors_become_store_errors_with_cause(database):
@@ -224,7 +234,7 @@ def test_participants_update_bumps_version_and_list_filters(database):
 
 
 def test_snapshot_reflects_content(database):
-    assert database.snapshot() == {"participants": [], "messages": []}
+    assert database.snapshot()["participants"] == []
     database.write(lambda c: participants.insert_participant(c, _participant("did:key:za")))
     assert database.snapshot()["participants"][0]["did"] == "did:key:za"
 

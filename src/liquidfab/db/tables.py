@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     Index,
     Integer,
@@ -18,7 +19,22 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-__all__ = ["messages", "metadata", "participants"]
+__all__ = [
+    "account_history",
+    "accounts",
+    "ledger_chain",
+    "ledger_checkpoints",
+    "ledger_failed",
+    "ledger_head",
+    "ledgers",
+    "mandate_usage",
+    "mandates",
+    "messages",
+    "metadata",
+    "participants",
+    "pending_transfers",
+    "transfers",
+]
 
 metadata = MetaData()
 
@@ -53,4 +69,133 @@ messages = Table(
     UniqueConstraint("source", "msg_id", name="uq_messages_source_msg_id"),
     Index("ix_messages_type", "type"),
     Index("ix_messages_received_us", "received_us"),
+)
+
+# The ledger. Every event (account created, transfer applied, pending transfer expired)
+# has a unique, increasing timestamp in nanoseconds; a chain row covers a range of them.
+_TS = BigInteger().with_variant(Integer, "sqlite")  # transfers are stored in time order
+
+ledgers = Table(
+    "ledgers",
+    metadata,
+    Column("name", String(12), primary_key=True),
+    Column("decimals", Integer, nullable=False),
+    Column("treasury", String(300), nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", String(300), primary_key=True),
+    Column("ledger", String(12), nullable=False),
+    Column("code", String(16), nullable=False),
+    Column("flags", Integer, nullable=False),
+    Column("debits_pending", BigInteger, nullable=False),
+    Column("debits_posted", BigInteger, nullable=False),
+    Column("credits_pending", BigInteger, nullable=False),
+    Column("credits_posted", BigInteger, nullable=False),
+    Column("timestamp", BigInteger, nullable=False, unique=True),
+)
+
+transfers = Table(
+    "transfers",
+    metadata,
+    Column("timestamp", _TS, primary_key=True, autoincrement=False),
+    Column("id", String(36), nullable=False, unique=True),
+    Column("debit_account_id", String(300), nullable=False),
+    Column("credit_account_id", String(300), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("pending_id", String(36), nullable=True),
+    Column("ledger", String(12), nullable=False),
+    Column("code", String(64), nullable=False),
+    Column("flags", Integer, nullable=False),
+    Column("timeout", Integer, nullable=False),
+    Column("message_source", String(200), nullable=True),
+    Column("message_id", String(200), nullable=True),
+    Index("ix_transfers_debit", "debit_account_id", "timestamp"),
+    Index("ix_transfers_credit", "credit_account_id", "timestamp"),
+    Index("ix_transfers_message", "message_source", "message_id"),
+)
+
+pending_transfers = Table(
+    "pending_transfers",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("status", String(8), nullable=False),
+    Column("expires_ns", BigInteger, nullable=True),
+    Column("closed_ts", BigInteger, nullable=True),
+    Column("closed_by", String(36), nullable=True),
+    Index("ix_pending_expiry", "status", "expires_ns"),
+)
+
+ledger_failed = Table(
+    "ledger_failed",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("result", String(64), nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+)
+
+account_history = Table(
+    "account_history",
+    metadata,
+    Column("account_id", String(300), primary_key=True),
+    Column("timestamp", BigInteger, primary_key=True),
+    Column("debits_pending", BigInteger, nullable=False),
+    Column("debits_posted", BigInteger, nullable=False),
+    Column("credits_pending", BigInteger, nullable=False),
+    Column("credits_posted", BigInteger, nullable=False),
+)
+
+ledger_head = Table(
+    "ledger_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("head", String(64), nullable=False),
+    Column("last_ts", BigInteger, nullable=False),
+)
+
+ledger_chain = Table(
+    "ledger_chain",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("first_ts", BigInteger, nullable=False),
+    Column("last_ts", BigInteger, nullable=False),
+    Column("events", Integer, nullable=False),
+    Column("head", String(64), nullable=False),
+)
+
+ledger_checkpoints = Table(
+    "ledger_checkpoints",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("head", String(64), nullable=False),
+    Column("signer", String(200), nullable=False),
+    Column("signature", String(200), nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+)
+
+mandates = Table(
+    "mandates",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("account_id", String(300), nullable=False),
+    Column("grantee", String(200), nullable=False),
+    Column("cap", BigInteger, nullable=False),
+    Column("period_seconds", Integer, nullable=False),
+    Column("starts_us", BigInteger, nullable=False),
+    Column("expires_us", BigInteger, nullable=True),
+    Column("revoked", Boolean, nullable=False),
+    Column("granted_by", String(500), nullable=False),
+    Index("ix_mandates_account_grantee", "account_id", "grantee"),
+)
+
+mandate_usage = Table(
+    "mandate_usage",
+    metadata,
+    Column("mandate_id", String(36), primary_key=True),
+    Column("period", BigInteger, primary_key=True, autoincrement=False),
+    Column("used", BigInteger, nullable=False),
 )
