@@ -111,7 +111,10 @@ def _is_unique_violation(e: IntegrityError) -> bool:
     return "unique" in text or "duplicate key" in text or getattr(e.orig, "sqlstate", "") == "23505"
 
 
-def _sqlite_engine(url: str, *, writer: bool) -> Engine:
+_SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+
+def _sqlite_engine(url: str, *, writer: bool, synchronous: str = "FULL") -> Engine:
     args = {"check_same_thread": False, "timeout": 30}
     # The writer is one connection; readers share a small pool.
     sizes = {"pool_size": 1, "max_overflow": 0} if writer else {"pool_size": 4, "max_overflow": 8}
@@ -124,7 +127,7 @@ def _sqlite_engine(url: str, *, writer: bool) -> Engine:
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute(f"PRAGMA synchronous={synchronous}")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
 
@@ -138,7 +141,12 @@ def _sqlite_engine(url: str, *, writer: bool) -> Engine:
 class Database:
     """A SQLite file or a PostgreSQL database, migrated to the current schema."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, synchronous: str = "FULL") -> None:
+        """``synchronous`` is SQLite's: FULL (the default) syncs the WAL at every commit,
+        so an acknowledged write survives power loss; NORMAL may lose the last commits
+        then (never on a process crash)."""
+        if synchronous.upper() not in _SYNCHRONOUS:
+            raise StoreError(f"synchronous must be one of {', '.join(_SYNCHRONOUS)}")
         self.url = url
         if url.startswith("sqlite:///") and len(url) > len("sqlite:///"):
             self.dialect = "sqlite"
@@ -146,8 +154,9 @@ class Database:
             if str(path) == ":memory:":
                 raise StoreError("an in-memory SQLite database cannot be shared; use a file")
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._writer = _sqlite_engine(url, writer=True)
-            self._reader = _sqlite_engine(url, writer=False)
+            level = synchronous.upper()
+            self._writer = _sqlite_engine(url, writer=True, synchronous=level)
+            self._reader = _sqlite_engine(url, writer=False, synchronous=level)
         elif url.startswith(("postgresql+psycopg://", "postgresql://")):
             self.dialect = "postgresql"
             url = url.replace("postgresql://", "postgresql+psycopg://", 1)
@@ -161,11 +170,11 @@ class Database:
         self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
 
     @classmethod
-    def open(cls, url: str) -> Database:
+    def open(cls, url: str, *, synchronous: str = "FULL") -> Database:
         """Connect and bring the schema up to date (Alembic migrations)."""
         from liquidfab.db.migrate import upgrade
 
-        db = cls(url)
+        db = cls(url, synchronous=synchronous)
         try:
             db.write(upgrade)
         except StoreError:
