@@ -132,7 +132,14 @@ def test_well_known_names_versions_types_and_limits(client, node):
     assert doc["protocol"] == "liquidfab"
     assert doc["versions"] == [{"version": PROTOCOL_VERSION, "path": "/v1"}]
     assert doc["node"] == node.did
-    assert {t["type"] for t in doc["message_types"]} == {REGISTER, UPDATE}
+    assert {t["type"] for t in doc["message_types"]} == {
+        REGISTER,
+        UPDATE,
+        "org.liquidfab.ledger.open-account",
+        "org.liquidfab.ledger.transfer",
+        "org.liquidfab.ledger.mandate",
+        "org.liquidfab.ledger.mint",
+    }
     assert doc["limits"]["max_message_bytes"] == node.limits.max_message_bytes
 
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from liquidfab.identity import SigningKey
+from liquidfab.ledger.messages import OPEN_ACCOUNT, TRANSFER
 from liquidfab.node import Node, create_app
 from liquidfab.protocol import BATCH_CONTENT_TYPE, CONTENT_TYPE, Limits, sign_message
 from liquidfab.protocol.envelope import Envelope
@@ -262,12 +263,33 @@ def test_too_many_settlement_legs(database, node_key, unchanged):
         assert_refused(post(client, message), 413, "too-large")
 
 
-def test_settlement_unsupported_until_ledger(client, registered, unchanged):
+def test_settlement_on_a_type_that_carries_none(client, registered, unchanged):
     unchanged()
     leg = SettlementLeg(
         id="01890a5d-ac96-774b-bcce-b302099a8057",
-        debit_account="a",
-        credit_account="b",
+        debit_account=f"{registered.did}/wallet",
+        credit_account="did:key:zOther/wallet",
+        ledger="LQD",
+        amount="5",
+        code="test",
+    )
+    account = {"account": f"{registered.did}/wallet", "ledger": "LQD"}
+    message = sign_message(registered, OPEN_ACCOUNT, account, settlement=[leg])
+    assert_refused(post(client, message), 422, "settlement-unsupported")
+
+
+def test_settlement_required_by_ledger_transfer(client, registered, unchanged):
+    unchanged()
+    message = sign_message(registered, TRANSFER, {"memo": "no legs"})
+    assert_refused(post(client, message), 422, "settlement-required")
+
+
+def test_a_failing_leg_refuses_the_whole_message(client, registered, unchanged):
+    unchanged()
+    leg = SettlementLeg(
+        id="01890a5d-ac96-774b-bcce-b302099a8057",
+        debit_account=f"{registered.did}/wallet",
+        credit_account="did:key:zOther/wallet",
         ledger="LQD",
         amount="5",
         code="test",
@@ -275,7 +297,8 @@ def test_settlement_unsupported_until_ledger(client, registered, unchanged):
     message = sign_message(
         registered, UPDATE, {"did": registered.did, "display_name": "x"}, settlement=[leg]
     )
-    assert_refused(post(client, message), 422, "settlement-unsupported")
+    body = assert_refused(post(client, message), 409, "settlement-failed")
+    assert (body["leg"], body["result"]) == (0, "debit_account_not_found")
 
 
 def test_unsupported_media_type(client, registered, unchanged):

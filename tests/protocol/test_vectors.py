@@ -192,7 +192,9 @@ def test_spec_lists_every_vector_file():
 
 def test_spec_documents_every_refusal_code_of_the_protocol_package():
     source = "\n".join(
-        p.read_text(encoding="utf-8") for p in (ROOT / "src/liquidfab/protocol").glob("*.py")
+        p.read_text(encoding="utf-8")
+        for folder in ("protocol", "ledger")
+        for p in (ROOT / "src/liquidfab" / folder).glob("*.py")
     )
     codes = set(re.findall(r'(?:ProtocolError|Refused)\(\s*"([a-z-]+)"', source))
     assert {"bad-signature", "stale-time", "malformed", "schema-invalid"} <= codes

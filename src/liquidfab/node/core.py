@@ -14,19 +14,25 @@ from liquidfab.db import Database
 from liquidfab.db import participants as directory
 from liquidfab.errors import LiquidfabError
 from liquidfab.identity import Keystore, SigningKey
-from liquidfab.protocol import DEFAULT_LIMITS, Limits, Registry, sign_message
+from liquidfab.ledger import Ledger, LedgerInfo
+from liquidfab.ledger.messages import MINT, OPEN_ACCOUNT, add_ledger_types, apply_settlement
+from liquidfab.ledger.service import maybe_checkpoint
+from liquidfab.protocol import DEFAULT_LIMITS, Context, Limits, Registry, sign_message, uuid7
 from liquidfab.protocol.dispatcher import Dispatcher, NodeSettings, Outcome
 from liquidfab.protocol.participants import REGISTER, add_participant_types
 
-__all__ = ["NODE_KEY_NAME", "Node", "build_registry"]
+__all__ = ["NETWORK_TOKEN", "NODE_KEY_NAME", "Node", "build_registry"]
 
 NODE_KEY_NAME = "node"
+NETWORK_TOKEN = ("LQD", 6)  # the network token: name and decimals
+CHECKPOINT_EVERY = 1000  # ledger batches between the node's signed checkpoints
 
 
 def build_registry() -> Registry:
     """Every message type this node serves."""
     registry = Registry()
     add_participant_types(registry)
+    add_ledger_types(registry)
     return registry
 
 
@@ -51,7 +57,17 @@ class Node:
         self.title = title
         self.description = description
         self.settings = NodeSettings(node_did=key.did, operators=frozenset(operators))
-        self.dispatcher = Dispatcher(database, self.registry, limits=limits, node=self.settings)
+        self.dispatcher = Dispatcher(
+            database, self.registry, limits=limits, node=self.settings, settle=self._settle
+        )
+        # The ledger API shares the dispatcher's writer: one writer per database.
+        self.ledger = Ledger(database, signer=key, writer=self.dispatcher._writer)
+        self.ledger.define_ledger(*NETWORK_TOKEN, treasury_owner=key.did)
+
+    def _settle(self, ctx: Context) -> list[dict[str, Any]]:
+        applied = apply_settlement(ctx)
+        maybe_checkpoint(ctx.conn, self.key, CHECKPOINT_EVERY, ctx.now_us)
+        return applied
 
     @classmethod
     def open(
@@ -106,6 +122,44 @@ class Node:
             )
         return outcome
 
+    def network_ledger(self) -> LedgerInfo:
+        name = NETWORK_TOKEN[0]
+        return next(i for i in self.ledger.ledgers() if i.name == name)
+
+    def open_account(
+        self, key: SigningKey, name: str = "wallet", ledger: str = NETWORK_TOKEN[0]
+    ) -> str:
+        """Open ``key``'s account ``name`` through a signed message; its id."""
+        account = f"{key.did}/{name}"
+        self._accepted(
+            sign_message(key, OPEN_ACCOUNT, {"account": account, "ledger": ledger}),
+            f"opening {account}",
+        )
+        return account
+
+    def mint(self, operator: SigningKey, account: str, amount: int) -> str:
+        """Issue ``amount`` base units of the network token into ``account``; the transfer id."""
+        transfer = uuid7()
+        data = {
+            "transfer": transfer,
+            "account": account,
+            "ledger": NETWORK_TOKEN[0],
+            "amount": str(amount),
+        }
+        self._accepted(sign_message(operator, MINT, data), f"minting into {account}")
+        return transfer
+
+    def _accepted(self, message: Any, what: str) -> Outcome:
+        outcome = self.submit(message)
+        if not outcome.accepted:
+            raise LiquidfabError(f"{what} was refused: {outcome.body['detail']}")
+        return outcome
+
+    def checkpoint(self) -> None:
+        """Sign the ledger's chain head, if it moved since the last checkpoint."""
+        self.ledger.checkpoint()
+
     def close(self) -> None:
+        self.checkpoint()
         self.dispatcher.close()
         self.database.close()

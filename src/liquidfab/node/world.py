@@ -7,6 +7,7 @@ checkout becomes a populated node with one command.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import yaml
@@ -27,6 +28,12 @@ class WorldParticipant(BaseModel):
     role: Role
     display_name: str = Field(min_length=1, max_length=200)
     endpoints: list[str] = Field(default_factory=list)
+    funds: Decimal = Field(
+        Decimal(1000),
+        ge=0,
+        max_digits=18,
+        description="Network tokens minted into the participant's wallet when it is opened.",
+    )
 
 
 class World(BaseModel):
@@ -78,6 +85,18 @@ def open_world_node(folder: str | Path, db_url: str | None = None) -> Node:
         title=world.name,
         description=world.description,
     )
+    minter = keystore.get_or_create(world.operator_keys()[0]) if operators else node.key
+    decimals = node.network_ledger().decimals
     for p in world.participants:
-        node.register(keystore.get_or_create(p.key), p.role.value, p.display_name, p.endpoints)
+        key = keystore.get_or_create(p.key)
+        node.register(key, p.role.value, p.display_name, p.endpoints)
+        wallet = f"{key.did}/wallet"
+        if not node.ledger.lookup_accounts([wallet]):
+            node.open_account(key)
+            amount = p.funds.scaleb(decimals)
+            if amount != amount.to_integral_value():
+                raise LiquidfabError(f"{p.key}: funds has more than {decimals} decimals")
+            if amount:
+                node.mint(minter, wallet, int(amount))
+    node.checkpoint()
     return node

@@ -38,7 +38,6 @@ class NodeSettings:
 
     node_did: str | None = None
     operators: frozenset[str] = frozenset()
-    settles: bool = False  # becomes True when the ledger applies settlement legs
 
 
 @dataclass(frozen=True)
@@ -148,7 +147,11 @@ class Dispatcher:
         limits: Limits = DEFAULT_LIMITS,
         node: NodeSettings | None = None,
         clock: Callable[[], float] = time.time,
+        settle: Callable[[Context], list[dict[str, Any]]] | None = None,
     ) -> None:
+        """``settle`` applies a message's legs inside its transaction (the ledger's
+        ``apply_settlement``); without it the node refuses messages that carry legs."""
+        self.settle = settle
         self.database = database
         self.registry = registry
         self.limits = limits
@@ -217,11 +220,24 @@ class Dispatcher:
                 "8785 canonical bytes of every attribute but 'signature' with the source's key.",
                 401,
             )
-        if prepared.envelope.settlement and not self.node.settles:
+        legs = prepared.envelope.settlement
+        policy = prepared.message_type.settlement
+        if legs and (self.settle is None or policy == "forbidden"):
+            why = (
+                "this node does not settle transfers"
+                if self.settle is None
+                else f"{prepared.envelope.type} carries no settlement"
+            )
             raise ProtocolError(
                 "settlement-unsupported",
-                "this node does not settle transfers yet; send the message without a "
-                "settlement attribute.",
+                f"{why}; send the message without a settlement attribute.",
+                422,
+            )
+        if not legs and policy == "required":
+            raise ProtocolError(
+                "settlement-required",
+                f"{prepared.envelope.type} moves value: put its transfers in the settlement "
+                "attribute.",
                 422,
             )
 
@@ -319,8 +335,12 @@ class Dispatcher:
                         "org.liquidfab.identity.register first.",
                         403,
                     )
-                ctx = Context(conn, env, prepared.payload, now_us, self.node)
+                ctx = Context(conn, env, prepared.payload, now_us, self.node, env.settlement)
+                if ctx.settlement and self.settle is not None:
+                    ctx.transfers = self.settle(ctx)
                 result = prepared.message_type.handler(ctx)
+                if ctx.transfers:
+                    result = {**result, "transfers": ctx.transfers}
                 row = {
                     "source": env.source,
                     "msg_id": env.id,

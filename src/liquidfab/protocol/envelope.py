@@ -46,7 +46,7 @@ CONTENT_TYPE = "application/cloudevents+json"
 BATCH_CONTENT_TYPE = "application/cloudevents-batch+json"
 DATA_CONTENT_TYPE = "application/json"
 
-TYPE_PATTERN = r"^org\.liquidfab\.[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$"
+TYPE_PATTERN = r"^org\.liquidfab\.[a-z][a-z0-9_]*(\.[a-z][a-z0-9_-]*)+$"
 DID_PATTERN = r"^did:key:z[1-9A-HJ-NP-Za-km-z]{40,50}$"
 TIME_PATTERN = (
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
 from sqlalchemy import Connection
 
 from liquidfab.protocol.envelope import Envelope
+from liquidfab.protocol.settlement import SettlementLeg
 
 if TYPE_CHECKING:
     from liquidfab.protocol.dispatcher import NodeSettings
@@ -31,6 +32,8 @@ class Context:
     payload: Any
     now_us: int
     node: NodeSettings | None = None  # the node's did and operators, when run by a node
+    settlement: list[SettlementLeg] = field(default_factory=list)  # the message's legs
+    transfers: list[dict[str, Any]] = field(default_factory=list)  # the legs as applied
 
     @property
     def signer(self) -> str:
@@ -50,6 +53,10 @@ class MessageType:
     summary: str
     signer_must_be_registered: bool = True
     subject_required: bool = False
+    # "allowed": legs optional; "required": refused without legs; "forbidden": refused
+    # with legs. A handler sees the applied legs in ``ctx.transfers`` and may refuse
+    # messages whose settlement does not pay what it must (a price, an escrow).
+    settlement: Literal["allowed", "required", "forbidden"] = "allowed"
 
 
 @dataclass

@@ -32,9 +32,12 @@ class SettlementLeg(BaseModel):
     debit_account: str = Field(min_length=1, max_length=200)
     credit_account: str = Field(min_length=1, max_length=200)
     ledger: str = Field(pattern=r"^[A-Z][A-Z0-9]{1,11}$", description="The token, e.g. LQD.")
-    amount: str = Field(
+    amount: str | None = Field(
+        None,
         pattern=r"^(0|[1-9][0-9]{0,38})$",
-        description="Integer base units as a decimal string (up to 128 bits).",
+        description="Integer base units as a decimal string (up to 128 bits). Required, "
+        "except on post_pending and void_pending, where omitting it means the pending "
+        "transfer's whole amount.",
     )
     code: str = Field(pattern=r"^[a-z][a-z0-9_.-]{0,63}$", description="Why the transfer is made.")
     flags: list[TransferFlag] = Field(default_factory=list, max_length=4)
