@@ -13,6 +13,7 @@ from fastapi.templating import Jinja2Templates
 
 from liquidfab.db import messages as message_log
 from liquidfab.db import participants as directory
+from liquidfab.ledger import Transfer, TransferFlags, reads
 from liquidfab.node.routes_messages import message_path
 from liquidfab.protocol import PROTOCOL_VERSION
 
@@ -47,6 +48,67 @@ def landing(request: Request) -> HTMLResponse:
             "message_count": count,
             "names": {p["did"]: p["display_name"] for p in participants},
             "message_types": list(node.registry),
+        },
+    )
+
+
+def format_amount(value: int, decimals: int) -> str:
+    """Base units as tokens, exactly (no floats): 1234500 with 6 decimals is 1.2345."""
+    sign, digits = ("-" if value < 0 else ""), str(abs(value)).rjust(decimals + 1, "0")
+    whole, frac = digits[: len(digits) - decimals], digits[len(digits) - decimals :]
+    whole = f"{int(whole):,}"
+    frac = frac.rstrip("0")
+    return f"{sign}{whole}.{frac}" if frac else f"{sign}{whole}"
+
+
+def _kind(t: Transfer) -> str:
+    if t.flags & TransferFlags.PENDING:
+        return "pending"
+    if t.flags & TransferFlags.POST_PENDING:
+        return "posts escrow"
+    if t.flags & TransferFlags.VOID_PENDING:
+        return "voids escrow"
+    return "posted"
+
+
+templates.env.globals["fmt"] = format_amount
+templates.env.globals["kind"] = _kind
+
+
+@router.get("/ledger", response_class=HTMLResponse)
+def ledger_page(request: Request) -> HTMLResponse:
+    node = request.app.state.node
+
+    def load(conn):  # type: ignore[no-untyped-def]
+        ledgers = [
+            {"name": i.name, "decimals": i.decimals, "supply": reads.supply(conn, i.name) or 0}
+            for i in reads.list_ledgers(conn)
+        ]
+        return (
+            ledgers,
+            reads.list_accounts(conn, limit=500),
+            reads.latest_transfers(conn, limit=30),
+            reads.get_head(conn),
+            reads.latest_checkpoint(conn),
+            directory.list_participants(conn),
+        )
+
+    ledgers, accounts, transfers, head, checkpoint, participants = node.database.read(load)
+    names = {p["did"]: p["display_name"] for p in participants}
+    names[node.did] = f"{node.title} (node)"
+    return templates.TemplateResponse(
+        request,
+        "ledger.html",
+        {
+            "node": node,
+            "ledgers": ledgers,
+            "decimals": {lg["name"]: lg["decimals"] for lg in ledgers},
+            "accounts": accounts,
+            "transfers": transfers,
+            "head": head,
+            "checkpoint": checkpoint,
+            "audit": node.ledger.verify(),
+            "names": names,
         },
     )
 
