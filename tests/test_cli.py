@@ -206,3 +206,63 @@ def test_send_bad_input_is_a_clear_error(tmp_path):
 def test_up_refuses_a_folder_without_a_world(tmp_path):
     result = invoke("up", "--world", str(tmp_path))
     assert result.exit_code == 1 and "world.yaml" in result.output
+
+
+# ledger -------------------------------------------------------------------------
+
+
+def test_up_shows_the_ledger_with_a_funded_wallet_for_everyone(running_world):
+    world, url, _ = running_world
+    page = httpx.get(f"{url}/ledger")
+    assert page.status_code == 200
+    assert "The chain and every balance verify" in page.text
+    for name in ("Voltwerk Bikes", "CellCo Batteries", "Ada Rider", "Trailcraft Apps"):
+        assert name in page.text
+    keys = Keystore(world / "keys")
+    for name in ("operator", "voltwerk", "kraftmotor", "cellco", "alurahmen", "trailcraft", "ada"):
+        account = httpx.get(f"{url}/v1/ledger/accounts/{keys.get(name).did}/wallet").json()
+        assert account["balance"] == "1000000000", name  # 1,000 LQD at 6 decimals
+
+
+def test_ledger_mint_verify_balances_history(running_world):
+    world, url, _ = running_world
+    keys = Keystore(world / "keys")
+    wallet = f"{keys.get('ada').did}/wallet"
+    before = int(httpx.get(f"{url}/v1/ledger/accounts/{wallet}").json()["balance"])
+    args = ("ledger", "mint", wallet, "2.5", "--key", "operator", "-k", str(world / "keys"))
+    minted = invoke(*args, "--node", url)
+    assert minted.exit_code == 0, minted.output
+    after = int(httpx.get(f"{url}/v1/ledger/accounts/{wallet}").json()["balance"])
+    assert after - before == 2_500_000
+    refused = invoke(
+        "ledger", "mint", wallet, "1", "--key", "ada", "-k", str(world / "keys"), "--node", url
+    )
+    assert refused.exit_code == 2 and json.loads(refused.output)["code"] == "unauthorized"
+    verified = invoke("ledger", "verify", "--world", str(world))
+    assert verified.exit_code == 0, verified.output
+    assert "the chain and every balance verify" in verified.output
+    balances = invoke("ledger", "balances", "--world", str(world))
+    assert "Ada Rider" in balances.output and "LQD" in balances.output
+    history = invoke("ledger", "history", wallet, "--world", str(world))
+    assert history.exit_code == 0 and "mint" in history.output and "+2500000" in history.output
+
+
+def test_ledger_verify_names_a_tampered_transfer(tmp_path):
+    import sqlite3
+
+    from liquidfab.node.world import default_db_url, open_world_node
+
+    world = tmp_path / "world"
+    shutil.copytree(EXAMPLE, world, ignore=shutil.ignore_patterns("keys", "state"))
+    open_world_node(world).close()
+    assert invoke("ledger", "verify", "--world", str(world)).exit_code == 0
+    with sqlite3.connect(default_db_url(world)[len("sqlite:///") :]) as conn:
+        conn.execute(
+            "UPDATE transfers SET amount = amount + 1 "
+            "WHERE rowid = (SELECT MAX(rowid) FROM transfers)"
+        )
+    result = runner.invoke(app, ["ledger", "verify", "--world", str(world)])
+    assert result.exit_code == 1
+    assert "chain row" in result.output and "does not match the events" in result.output
+    missing = runner.invoke(app, ["ledger", "verify", "--world", str(tmp_path / "none")])
+    assert missing.exit_code == 1 and "no database" in missing.output

@@ -20,6 +20,8 @@ app = typer.Typer(
 )
 keys_app = typer.Typer(help="Manage the Ed25519 keys in a keystore folder.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+ledger_app = typer.Typer(help="Audit and inspect the ledger; mint tokens.", no_args_is_help=True)
+app.add_typer(ledger_app, name="ledger")
 console = Console(emoji=False, highlight=False)
 err = Console(stderr=True, emoji=False, highlight=False)
 
@@ -173,6 +175,183 @@ def schema(
     written = write_schemas(out)
     for path in written:
         console.print(str(path))
+
+
+WorldOpt = Annotated[Path, typer.Option(help="World folder whose node database to open.")]
+DbOpt = Annotated[str | None, typer.Option(help="Database URL; default: the world's.")]
+
+
+def _ledger_db(world: Path, db: str | None):  # type: ignore[no-untyped-def]
+    from liquidfab.db import Database
+    from liquidfab.node.world import default_db_url
+
+    url = db or default_db_url(world)
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).exists():
+        raise _fail(f"no database at {url}; run `liquidfab up --world {world}` first")
+    try:
+        return Database.open(url)
+    except LiquidfabError as e:
+        raise _fail(str(e)) from e
+
+
+def _tokens(value: int, decimals: int) -> str:
+    from liquidfab.ledger import format_amount
+
+    return format_amount(value, decimals)
+
+
+@ledger_app.command("verify")
+def ledger_verify(world: WorldOpt = Path("examples/ebike"), db: DbOpt = None) -> None:
+    """Recompute the hash chain and every balance from the transfers; name the first mismatch."""
+    from liquidfab.ledger import audit
+
+    database = _ledger_db(world, db)
+    try:
+        report = database.read(audit)
+    finally:
+        database.close()
+    console.print(
+        f"{report.batches} batches, {report.events} events, {report.accounts} accounts, "
+        f"{report.transfers} transfers, {report.checkpoints} signed checkpoints"
+    )
+    console.print(f"chain head {report.head}")
+    for name, supply in report.supply.items():
+        console.print(f"supply {name}: {supply} base units")
+    if report.ok:
+        console.print("[green]ok[/green]: the chain and every balance verify")
+        return
+    err.print(f"[red]{len(report.problems)} inconsistencies[/red]; the first:")
+    err.print(escape(report.problems[0]), soft_wrap=True)
+    for problem in report.problems[1:20]:
+        err.print(f"  {escape(problem)}", soft_wrap=True)
+    raise typer.Exit(1)
+
+
+@ledger_app.command("balances")
+def ledger_balances(
+    world: WorldOpt = Path("examples/ebike"),
+    db: DbOpt = None,
+    owner: Annotated[str | None, typer.Option(help="Only this did's accounts.")] = None,
+) -> None:
+    """Every account (or one owner's) with its balances, in tokens."""
+    from rich.table import Table
+
+    from liquidfab.db import participants
+    from liquidfab.ledger import reads
+
+    database = _ledger_db(world, db)
+    try:
+
+        def load(conn):  # type: ignore[no-untyped-def]
+            accounts = reads.accounts_of(conn, owner) if owner else reads.list_accounts(conn, 500)
+            decimals = {i.name: i.decimals for i in reads.list_ledgers(conn)}
+            names = {p["did"]: p["display_name"] for p in participants.list_participants(conn)}
+            return accounts, decimals, names
+
+        accounts, decimals, names = database.read(load)
+    finally:
+        database.close()
+    table = Table("owner", "account", "kind", "balance", "pending out", "pending in")
+    for a in accounts:
+        d = decimals.get(a.ledger, 0)
+        table.add_row(
+            names.get(a.owner, a.owner),
+            a.id.rsplit("/", 1)[1],
+            a.code,
+            f"{_tokens(a.balance, d)} {a.ledger}",
+            _tokens(a.debits_pending, d),
+            _tokens(a.credits_pending, d),
+        )
+    console.print(table)
+
+
+@ledger_app.command("history")
+def ledger_history(
+    account: Annotated[str, typer.Argument(help="Account id, <did>/<name>.")],
+    world: WorldOpt = Path("examples/ebike"),
+    db: DbOpt = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+) -> None:
+    """The transfers in and out of ACCOUNT, newest first."""
+    from rich.table import Table
+
+    from liquidfab.ledger import reads
+
+    database = _ledger_db(world, db)
+    try:
+        found = database.read(lambda c: reads.lookup_accounts(c, [account]))
+        transfers = database.read(lambda c: reads.account_transfers(c, account, limit))
+    finally:
+        database.close()
+    if not found:
+        raise _fail(f"no account {account}")
+    table = Table("timestamp", "id", "direction", "amount", "code", "flags", "message")
+    for t in transfers:
+        out = t.debit_account_id == account
+        table.add_row(
+            str(t.timestamp),
+            t.id,
+            "out" if out else "in",
+            f"{'-' if out else '+'}{t.amount}",
+            t.code,
+            ",".join(t.to_dict()["flags"]),  # type: ignore[arg-type]
+            f"{t.message_source or ''} {t.message_id or ''}".strip(),
+        )
+    console.print(table)
+    console.print(f"balance: {found[0].balance} base units")
+
+
+@ledger_app.command("mint")
+def ledger_mint(
+    account: Annotated[str, typer.Argument(help="Account to credit, <did>/<name>.")],
+    amount: Annotated[str, typer.Argument(help="Tokens, e.g. 250 or 0.5.")],
+    key: Annotated[str, typer.Option("--key", help="An operator's key name.")],
+    ledger: Annotated[str, typer.Option(help="Ledger (token).")] = "LQD",
+    node: Annotated[str, typer.Option(help="Node URL.")] = "http://127.0.0.1:8000",
+    keystore: KeystoreOpt = DEFAULT_KEYSTORE,
+) -> None:
+    """Sign an org.liquidfab.ledger.mint message with KEY and post it to the node."""
+    from decimal import Decimal, InvalidOperation
+
+    import httpx
+
+    from liquidfab.identity import Keystore
+    from liquidfab.ledger.messages import MINT
+    from liquidfab.protocol import CONTENT_TYPE, sign_message, uuid7
+
+    base = node.rstrip("/")
+    try:
+        summary = httpx.get(f"{base}/v1/ledger", timeout=30).json()
+        signer = Keystore(keystore).get(key)
+    except httpx.HTTPError as e:
+        raise _fail(f"cannot reach {node}: {e}") from e
+    except LiquidfabError as e:
+        raise _fail(str(e)) from e
+    info = next((x for x in summary.get("ledgers", []) if x["name"] == ledger), None)
+    if info is None:
+        raise _fail(f"the node keeps no ledger {ledger}")
+    try:
+        units = Decimal(amount).scaleb(info["decimals"])
+    except InvalidOperation as e:
+        raise _fail(f"{amount!r} is not a number") from e
+    if units <= 0 or units != units.to_integral_value():
+        raise _fail(f"amount must be positive with at most {info['decimals']} decimals")
+    data = {"transfer": uuid7(), "account": account, "ledger": ledger, "amount": str(int(units))}
+    try:
+        message = sign_message(signer, MINT, data)
+        response = httpx.post(
+            f"{base}/v1/messages",
+            content=message.to_json(),
+            headers={"content-type": CONTENT_TYPE},
+            timeout=30,
+        )
+    except LiquidfabError as e:
+        raise _fail(str(e)) from e
+    except httpx.HTTPError as e:
+        raise _fail(f"cannot reach {node}: {e}") from e
+    console.print_json(response.text)
+    if response.status_code >= 400:
+        raise typer.Exit(2)
 
 
 def main() -> None:  # pragma: no cover - console entry point

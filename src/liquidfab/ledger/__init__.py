@@ -6,6 +6,7 @@ voided or expire, and balance flags that forbid overdrafts. Each committed batch
 extends a SHA-256 chain that ``audit`` recomputes with every balance.
 """
 
+from liquidfab.ledger import reads
 from liquidfab.ledger.audit import AuditReport, audit
 from liquidfab.ledger.service import Ledger, define_ledger, treasury_id
 from liquidfab.ledger.store import apply_accounts, apply_transfers
@@ -21,6 +22,7 @@ from liquidfab.ledger.types import (
     TransferFlags,
     TransferResult,
     account_id_for,
+    format_amount,
 )
 
 __all__ = [
@@ -41,5 +43,7 @@ __all__ = [
     "apply_transfers",
     "audit",
     "define_ledger",
+    "format_amount",
+    "reads",
     "treasury_id",
 ]

@@ -24,6 +24,7 @@ __all__ = [
     "TransferFlags",
     "TransferResult",
     "account_id_for",
+    "format_amount",
     "is_account_id",
     "is_transfer_id",
 ]
@@ -39,6 +40,15 @@ _CODE = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
 def is_transfer_id(value: str) -> bool:
     """A lowercase UUIDv7: time-ordered, so the transfer log is written at its end."""
     return bool(_TRANSFER_ID.match(value))
+
+
+def format_amount(value: int, decimals: int) -> str:
+    """Base units as tokens, exactly (no floats): 1234500 with 6 decimals is 1.2345."""
+    sign, digits = ("-" if value < 0 else ""), str(abs(value)).rjust(decimals + 1, "0")
+    whole, frac = digits[: len(digits) - decimals], digits[len(digits) - decimals :]
+    whole = f"{int(whole):,}"
+    frac = frac.rstrip("0")
+    return f"{sign}{whole}.{frac}" if frac else f"{sign}{whole}"
 
 
 def is_account_id(value: str) -> bool:

@@ -13,7 +13,7 @@ from fastapi.templating import Jinja2Templates
 
 from liquidfab.db import messages as message_log
 from liquidfab.db import participants as directory
-from liquidfab.ledger import Transfer, TransferFlags, reads
+from liquidfab.ledger import Transfer, TransferFlags, format_amount, reads
 from liquidfab.node.routes_messages import message_path
 from liquidfab.protocol import PROTOCOL_VERSION
 
@@ -50,15 +50,6 @@ def landing(request: Request) -> HTMLResponse:
             "message_types": list(node.registry),
         },
     )
-
-
-def format_amount(value: int, decimals: int) -> str:
-    """Base units as tokens, exactly (no floats): 1234500 with 6 decimals is 1.2345."""
-    sign, digits = ("-" if value < 0 else ""), str(abs(value)).rjust(decimals + 1, "0")
-    whole, frac = digits[: len(digits) - decimals], digits[len(digits) - decimals :]
-    whole = f"{int(whole):,}"
-    frac = frac.rstrip("0")
-    return f"{sign}{whole}.{frac}" if frac else f"{sign}{whole}"
 
 
 def _kind(t: Transfer) -> str:
