@@ -151,8 +151,12 @@ class _Replay:
                 self.history[(aid, ts)] = tuple(self.balances[aid])  # type: ignore[assignment]
 
 
-def audit(conn: Connection) -> AuditReport:
-    """Check the ledger on ``conn``; read only."""
+def audit(conn: Connection, trusted: frozenset[str] | None = None) -> AuditReport:
+    """Check the ledger on ``conn``; read only.
+
+    ``trusted``: the dids whose checkpoints count (the node's); a checkpoint by any other
+    key is a problem, since whoever can write the database can sign with a key of theirs.
+    """
     report = AuditReport()
     problems = report.problems
     replay = _Replay()
@@ -197,7 +201,7 @@ def audit(conn: Connection) -> AuditReport:
     _compare_accounts(conn, replay, report)
     _compare_pending(conn, replay, problems)
     _compare_history(conn, replay, problems)
-    _check_checkpoints(conn, report)
+    _check_checkpoints(conn, report, trusted)
     return report
 
 
@@ -278,13 +282,17 @@ def _compare_history(conn: Connection, replay: _Replay, problems: list[str]) -> 
             return
 
 
-def _check_checkpoints(conn: Connection, report: AuditReport) -> None:
+def _check_checkpoints(
+    conn: Connection, report: AuditReport, trusted: frozenset[str] | None
+) -> None:
     heads = {r[0]: r[1] for r in fetch(conn, "SELECT seq, head FROM ledger_chain")}
     for seq, head, signer, signature in fetch(
         conn, "SELECT seq, head, signer, signature FROM ledger_checkpoints ORDER BY seq"
     ):
         report.checkpoints += 1
-        if not verify_checkpoint(signer, seq, head, signature):
+        if trusted is not None and signer not in trusted:
+            report.problems.append(f"checkpoint {seq}: signed by {signer}, not a trusted key")
+        elif not verify_checkpoint(signer, seq, head, signature):
             report.problems.append(f"checkpoint {seq}: the signature by {signer} does not verify")
         elif heads.get(seq) != head:
             report.problems.append(

@@ -172,7 +172,8 @@ class Ledger:
 
     def verify(self) -> AuditReport:
         """Recompute the chain and every balance; ``report.problems`` names what differs."""
-        return self._read(audit)
+        trusted = frozenset({self.signer.did}) if self.signer else None
+        return self._read(lambda c: audit(c, trusted))
 
     def close(self) -> None:
         if self._own_writer:
