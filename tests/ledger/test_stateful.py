@@ -29,8 +29,6 @@ from reference_model import Model
 
 from liquidfab.db import Database
 from liquidfab.ledger import (
-    AccountResult,
-    TransferResult,
     AMOUNT_MAX,
     Account,
     AccountFlags,
@@ -131,18 +129,23 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @initialize(
         flags=st.lists(account_flags_valid, min_size=len(POOL), max_size=len(POOL)),
-        ledgers=st.lists(st.sampled_from(["LQD"] * 4 + ["ABC"]), min_size=len(POOL)),
-        funds=st.lists(st.integers(0, 2000), min_size=len(POOL)),
+        ledgers=st.lists(
+            st.sampled_from(["LQD"] * 4 + ["ABC"]), min_size=len(POOL), max_size=len(POOL)
+        ),
+        funds=st.lists(st.integers(0, 2000), min_size=len(POOL), max_size=len(POOL)),
     )
     def open_and_fund_accounts(self, flags: list[int], ledgers: list[str], funds: list[int]):
         """Every account of the pool, and a first transfer to each from its treasury."""
         self._send_accounts(
-            [Account(aid, led, "wallet", f) for aid, led, f in zip(POOL, ledgers, flags)]
+            [
+                Account(aid, led, "wallet", f)
+                for aid, led, f in zip(POOL, ledgers, flags, strict=True)
+            ]
         )
         self._send_transfers(
             [
                 Transfer(self._new_id(), TREASURY[led], aid, amount, led, "mint")
-                for aid, led, amount in zip(POOL, ledgers, funds)
+                for aid, led, amount in zip(POOL, ledgers, funds, strict=True)
             ]
         )
 
@@ -184,7 +187,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def _account(self, data: st.DataObject, label: str) -> str:
         known = st.sampled_from(sorted(self.model.accounts))
         return data.draw(
-            st.one_of(known, known, known, known, st.sampled_from(POOL + [UNKNOWN])), label=label
+            st.one_of(known, known, known, known, st.sampled_from([*POOL, UNKNOWN])), label=label
         )
 
     def _ledger_of(self, account_id: str) -> str:
