@@ -6,7 +6,14 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from liquidfab.ledger.store import Head, fetch, load_accounts, load_transfers
+from liquidfab.ledger.store import (
+    ACCOUNT_COLUMNS,
+    TRANSFER_COLUMNS,
+    Head,
+    fetch,
+    load_accounts,
+    load_transfers,
+)
 from liquidfab.ledger.types import Account, LedgerInfo, Transfer
 
 __all__ = [
@@ -26,15 +33,6 @@ __all__ = [
     "transfers_by_message",
 ]
 
-_ACCOUNT_COLS = (
-    "id, ledger, code, flags, debits_pending, debits_posted, credits_pending, "
-    "credits_posted, timestamp"
-)
-_TRANSFER_COLS = (
-    "id, debit_account_id, credit_account_id, amount, ledger, code, flags, pending_id, "
-    "timeout, message_source, message_id, timestamp"
-)
-
 
 def lookup_accounts(conn: Connection, ids: list[str]) -> list[Account]:
     """The accounts among ``ids`` that exist, in the order asked."""
@@ -51,7 +49,7 @@ def accounts_of(conn: Connection, owner: str) -> list[Account]:
     """Every account of ``owner``: ids are ``<owner>/<name>``, a range of the primary key."""
     rows = fetch(
         conn,
-        f"SELECT {_ACCOUNT_COLS} FROM accounts WHERE id > ? AND id < ? ORDER BY id",
+        f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id > ? AND id < ? ORDER BY id",
         (owner + "/", owner + "0"),  # "0" sorts right after "/"
     )
     return [Account(*r) for r in rows]
@@ -60,7 +58,7 @@ def accounts_of(conn: Connection, owner: str) -> list[Account]:
 def list_accounts(conn: Connection, limit: int = 100, after: str | None = None) -> list[Account]:
     rows = fetch(
         conn,
-        f"SELECT {_ACCOUNT_COLS} FROM accounts WHERE id > ? ORDER BY id LIMIT ?",
+        f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id > ? ORDER BY id LIMIT ?",
         (after or "", limit),
     )
     return [Account(*r) for r in rows]
@@ -73,8 +71,8 @@ def account_transfers(
     cap = before if before is not None else 2**63 - 1
     rows = fetch(
         conn,
-        f"SELECT {_TRANSFER_COLS} FROM transfers WHERE debit_account_id = ? AND timestamp < ? "
-        f"UNION ALL SELECT {_TRANSFER_COLS} FROM transfers WHERE credit_account_id = ? "
+        f"SELECT {TRANSFER_COLUMNS} FROM transfers WHERE debit_account_id = ? AND timestamp < ? "
+        f"UNION ALL SELECT {TRANSFER_COLUMNS} FROM transfers WHERE credit_account_id = ? "
         "AND timestamp < ? ORDER BY timestamp DESC LIMIT ?",
         (account_id, cap, account_id, cap, limit),
     )
@@ -99,7 +97,7 @@ def account_history(
 def transfers_by_message(conn: Connection, source: str, msg_id: str) -> list[Transfer]:
     rows = fetch(
         conn,
-        f"SELECT {_TRANSFER_COLS} FROM transfers WHERE message_source = ? AND message_id = ? "
+        f"SELECT {TRANSFER_COLUMNS} FROM transfers WHERE message_source = ? AND message_id = ? "
         "ORDER BY timestamp",
         (source, msg_id),
     )
@@ -108,7 +106,7 @@ def transfers_by_message(conn: Connection, source: str, msg_id: str) -> list[Tra
 
 def latest_transfers(conn: Connection, limit: int = 20) -> list[Transfer]:
     rows = fetch(
-        conn, f"SELECT {_TRANSFER_COLS} FROM transfers ORDER BY timestamp DESC LIMIT ?", (limit,)
+        conn, f"SELECT {TRANSFER_COLUMNS} FROM transfers ORDER BY timestamp DESC LIMIT ?", (limit,)
     )
     return [Transfer(*r) for r in rows]
 

@@ -83,11 +83,11 @@ def _lock_head(conn: Connection) -> Head:
     return Head(seq, head, last_ts)
 
 
-_ACCOUNT_COLS = (
+ACCOUNT_COLUMNS = (
     "id, ledger, code, flags, debits_pending, debits_posted, credits_pending, "
     "credits_posted, timestamp"
 )
-_TRANSFER_COLS = (
+TRANSFER_COLUMNS = (
     "id, debit_account_id, credit_account_id, amount, ledger, code, flags, pending_id, "
     "timeout, message_source, message_id, timestamp"
 )
@@ -95,13 +95,13 @@ _TRANSFER_COLS = (
 
 def load_accounts(conn: Connection, ids: Iterable[str]) -> dict[str, Account]:
     wanted = list(dict.fromkeys(ids))
-    rows = _in(conn, f"SELECT {_ACCOUNT_COLS} FROM accounts WHERE id IN ({{keys}})", wanted)
+    rows = _in(conn, f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id IN ({{keys}})", wanted)
     return {r[0]: Account(*r) for r in rows}
 
 
 def load_transfers(conn: Connection, ids: Iterable[str]) -> dict[str, Transfer]:
     wanted = list(dict.fromkeys(ids))
-    rows = _in(conn, f"SELECT {_TRANSFER_COLS} FROM transfers WHERE id IN ({{keys}})", wanted)
+    rows = _in(conn, f"SELECT {TRANSFER_COLUMNS} FROM transfers WHERE id IN ({{keys}})", wanted)
     return {r[0]: Transfer(*r) for r in rows}
 
 
@@ -320,7 +320,7 @@ def apply_accounts(
     if engine.created:
         run(
             conn,
-            f"INSERT INTO accounts ({_ACCOUNT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(a.id, a.ledger, a.code, a.flags, 0, 0, 0, 0, a.timestamp) for a in engine.created],
         )
         _extend_chain(conn, head, [account_event(a) for a in engine.created])

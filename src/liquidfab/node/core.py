@@ -115,12 +115,7 @@ class Node:
                 "endpoints": endpoints or [],
             },
         )
-        outcome = self.submit(message)
-        if not outcome.accepted:
-            raise LiquidfabError(
-                f"registering {display_name} was refused: {outcome.body['detail']}"
-            )
-        return outcome
+        return self._accepted(message, f"registering {display_name}")
 
     def network_ledger(self) -> LedgerInfo:
         name = NETWORK_TOKEN[0]
