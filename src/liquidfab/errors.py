@@ -8,6 +8,7 @@ it is translated at the boundary and kept as ``__cause__``.
     ├── IdentityError          keys, did:key, keystore
     ├── ProtocolError          a message refused (carries code + HTTP status)
     │   └── Refused            raised by a handler: the message's effects roll back
+    ├── ProductError           a product definition or a configuration is unusable
     └── StoreError             the database could not do what was asked
 """
 
@@ -18,6 +19,7 @@ from typing import Any
 __all__ = [
     "IdentityError",
     "LiquidfabError",
+    "ProductError",
     "ProtocolError",
     "Refused",
     "StoreError",
@@ -30,6 +32,29 @@ class LiquidfabError(Exception):
 
 class IdentityError(LiquidfabError):
     """A key, identifier or keystore entry is unusable."""
+
+
+class ProductError(LiquidfabError):
+    """A product definition or a configuration is unusable.
+
+    ``problems`` holds one ``(path, line, message)`` per fault found, so an editor or
+    a person can go straight to each; ``file`` names where the text came from.
+    """
+
+    def __init__(self, problems: list[tuple[str, int | None, str]], file: str = "<text>") -> None:
+        self.problems = list(problems)
+        self.file = file
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        out = []
+        for path, line, message in self.problems:
+            where = self.file + (f":{line}" if line else "")
+            out.append(f"{where}: {path}: {message}" if path else f"{where}: {message}")
+        return "\n".join(out)
+
+    def with_file(self, file: str) -> ProductError:
+        return ProductError(self.problems, file)
 
 
 class StoreError(LiquidfabError):
