@@ -64,6 +64,8 @@ Kind = Literal["enum", "bool", "int", "decimal"]
 
 @dataclass(frozen=True)
 class Option:
+    """A characteristic the customer chooses, with its domain of values."""
+
     id: str
     label: str
     kind: Kind
@@ -166,6 +168,8 @@ class Line:
 
 @dataclass(frozen=True)
 class Part:
+    """A purchased part (with its supplier) or an assembly made in house."""
+
     id: str
     name: str
     supplier: SupplierSpec | None
@@ -178,6 +182,8 @@ class Part:
 
 @dataclass(frozen=True)
 class Operation:
+    """One step of the routing: station, time in seconds, program parameters."""
+
     id: str
     station: str
     name: str
@@ -188,6 +194,8 @@ class Operation:
 
 @dataclass(frozen=True)
 class Feature:
+    """A piece of software on the unit and how it is sold."""
+
     id: str
     name: str
     kind: str
@@ -200,6 +208,8 @@ class Feature:
 
 @dataclass(frozen=True)
 class PriceRule:
+    """A line of the price: an amount that applies when its condition holds."""
+
     id: str
     label: str
     when: Expr | None
@@ -621,9 +631,10 @@ class _Compiler:
 
     def value_model(self, options: dict[str, Option], features: dict[str, Feature]) -> None:
         vm = self.spec.value_model
-        for key in (*vm.attach_rates, *vm.uses_per_month):
-            if key not in features:
-                self.fault(("value_model", "attach_rates"), f"unknown feature {key!r}")
+        for where in ("attach_rates", "uses_per_month"):
+            for key in getattr(vm, where):
+                if key not in features:
+                    self.fault(("value_model", where, key), f"unknown feature {key!r}")
         for key, raw in vm.reference.items():
             if key not in options:
                 self.fault(("value_model", "reference", key), f"unknown option {key!r}")
