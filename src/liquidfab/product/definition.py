@@ -29,6 +29,7 @@ from liquidfab.product.expressions import (
     Not,
     Value,
     Var,
+    exact_number,
     names,
     parse,
 )
@@ -117,10 +118,8 @@ class Option:
                 return False
             raise ValueError(f"{self.id} is true or false, not {raw!r}")
         try:
-            if isinstance(raw, bool):
-                raise ValueError
-            value = Fraction(str(raw).strip()) if not isinstance(raw, Fraction) else raw
-        except (ValueError, ZeroDivisionError):
+            value = raw if isinstance(raw, Fraction) else exact_number(raw)
+        except ValueError:
             raise ValueError(f"{self.id} is a number, not {raw!r}") from None
         if not self.min <= value <= self.max:
             raise ValueError(f"{self.id} is between {_num(self.min)} and {_num(self.max)}")
@@ -285,17 +284,68 @@ def _compile(located: Located) -> Product:
     except ValidationError as e:
         problems = []
         for err in e.errors():
-            loc = tuple(err["loc"])
-            problems.append((_dotted(loc), located.line_of(loc), _pydantic_message(err)))
-        raise ProductError(problems, located.file) from None
+            loc = _in_data(located.data, tuple(err["loc"]))
+            problem = (_dotted(loc), located.line_of(loc), _pydantic_message(err))
+            if problem not in problems:
+                problems.append(problem)
+        raise ProductError(_merged(problems), located.file) from None
     return _Compiler(spec, located).run()
+
+
+_UNION_TAGS = {"str", "int", "float", "bool", "decimal", "list", "dict", "none"}
+
+
+def _in_data(data: Any, loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """The path without Pydantic's union-member tags (``.str``, ``.EnumValue``), which
+    name no place in the file."""
+    out: list[str | int] = []
+    node = data
+    for part in loc:
+        here = isinstance(node, dict) and part in node
+        here = here or (isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node))
+        if here:
+            node = node[part]  # type: ignore[index]
+            out.append(part)
+        elif isinstance(part, str) and (
+            part in _UNION_TAGS or not part[:1].islower() or "[" in part
+        ):
+            continue
+        else:
+            out.append(part)  # a missing field: name it
+            node = None
+    return tuple(out)
+
+
+def _merged(problems: list[tuple[str, int | None, str]]) -> list[tuple[str, int | None, str]]:
+    """One 'should be a valid a, b or c' per place instead of one line per union member."""
+    kinds: dict[tuple[str, int | None], list[str]] = {}
+    out: list[tuple[str, int | None, str]] = []
+    prefix = "Input should be a valid "
+    for path, line, message in problems:
+        if message.startswith(prefix) and ";" not in message:
+            if (path, line) not in kinds:
+                kinds[(path, line)] = []
+                out.append((path, line, ""))
+            kinds[(path, line)].append(message[len(prefix) :])
+        else:
+            out.append((path, line, message))
+    merged = []
+    for path, line, message in out:
+        if not message:
+            names = kinds[(path, line)]
+            listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+            message = prefix + listed
+        merged.append((path, line, message))
+    return merged
 
 
 def _pydantic_message(err: Mapping[str, Any]) -> str:
     message = str(err["msg"])
     if message.startswith("Value error, "):
         message = message[len("Value error, ") :]
-    if err.get("type") == "string_type" and isinstance(err.get("input"), int | float):
+    if err.get("type") == "string_type" and isinstance(err.get("input"), bool):
+        message += f"; YAML read {err['input']!r} as true/false, so quote it"
+    elif err.get("type") == "string_type" and isinstance(err.get("input"), int | float):
         message += f"; YAML read {err['input']!r} as a number, so quote it"
     return message
 
@@ -399,8 +449,12 @@ class _Compiler:
             elif spec.type == "bool":
                 option = Option(spec.id, label, "bool", unit=spec.unit, group=spec.group)
             else:
-                step = Fraction(str(spec.step)) if spec.step is not None else Fraction(1)
-                lo, hi = Fraction(str(spec.min)), Fraction(str(spec.max))
+                try:
+                    step = exact_number(spec.step) if spec.step is not None else Fraction(1)
+                    lo, hi = exact_number(spec.min), exact_number(spec.max)  # type: ignore[arg-type]
+                except ValueError as e:
+                    self.fault(("options", i), str(e))
+                    continue
                 option = Option(
                     spec.id,
                     label,

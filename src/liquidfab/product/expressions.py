@@ -22,6 +22,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Literal
 
@@ -42,6 +43,7 @@ __all__ = [
     "Value",
     "Var",
     "evaluate",
+    "exact_number",
     "kind_of",
     "names",
     "parse",
@@ -50,6 +52,9 @@ __all__ = [
 
 MAX_EXPRESSION_LENGTH = 2000
 _MAX_DEPTH = 40
+#: A number has at most this many significant digits, and its decimal exponent lies
+#: within ± this many places: enough for any measure or price, and cheap to compute with.
+MAX_NUMBER_DIGITS = 40
 
 Value = bool | Fraction | str
 Kind = Literal["bool", "num", "str"]
@@ -139,6 +144,40 @@ _CMPOPS = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">
 _FUNCS = {"min", "max", "abs"}
 
 
+def exact_number(raw: str | int | float | Decimal) -> Fraction:
+    """The exact value of a number written as text (``'0.1'``, ``'1_000'``, ``'1e3'``)
+    or given as a number; ValueError if it is not one, not finite or too large.
+
+    The size is checked before the value is built, so ``'1e999999999'`` costs nothing.
+    """
+    limit = MAX_NUMBER_DIGITS
+    if isinstance(raw, bool):
+        raise ValueError("true/false is not a number")
+    if isinstance(raw, int):
+        if raw.bit_length() > 4 * limit:
+            raise ValueError(f"a number has at most {limit} digits")
+        return Fraction(raw)
+    if isinstance(raw, Decimal):
+        d = raw
+    else:
+        text = repr(raw) if isinstance(raw, float) else str(raw).strip().replace("_", "")
+        try:
+            d = Decimal(text)
+        except InvalidOperation:
+            try:
+                whole = int(text, 0)  # 0x10, 0o17, 0b101
+            except ValueError:
+                raise ValueError(f"{raw!r} is not a number") from None
+            return exact_number(whole)
+    if not d.is_finite():
+        raise ValueError("a number must be finite")
+    if len(d.as_tuple().digits) > limit or (d and abs(d.adjusted()) > limit):
+        raise ValueError(
+            f"a number has at most {limit} digits and an exponent between -{limit} and {limit}"
+        )
+    return Fraction(d)
+
+
 def parse(
     text: str | int | float | bool,
     scope: Mapping[str, NameType],
@@ -154,7 +193,10 @@ def parse(
     if isinstance(text, bool):
         expr: Expr = Const(text)
     elif isinstance(text, int | float):
-        expr = Const(Fraction(str(text)))
+        try:
+            expr = Const(exact_number(text))
+        except ValueError as e:
+            raise ExpressionError(str(e)) from None
     else:
         if not isinstance(text, str) or not text.strip():
             raise ExpressionError("an expression must be a non-empty string or a number")
@@ -193,9 +235,9 @@ class _Builder:
             case ast.Constant(value=int() | float() as v):
                 source = ast.get_source_segment(self.text, node) or repr(v)
                 try:
-                    return Const(Fraction(source.replace("_", "")))
-                except ValueError:
-                    return Const(Fraction(str(v)))
+                    return Const(exact_number(source))
+                except ValueError as e:
+                    raise self.fail(node, str(e)) from None
             case ast.Constant(value=str() as v):
                 return Const(v)
             case ast.Name(id=name):
@@ -438,7 +480,18 @@ def _fmt(value: Value) -> str:
         return repr(value)
     if value.denominator == 1:
         return str(value.numerator)
-    return format(float(value), "g")
+    # Every digit: a terminating decimal as one, any other fraction as a quotient.
+    rest, places = value.denominator, 0
+    for factor in (2, 5):
+        count = 0
+        while rest % factor == 0:
+            rest, count = rest // factor, count + 1
+        places = max(places, count)
+    if rest != 1:
+        return f"({value.numerator} / {value.denominator})"
+    digits = abs(value.numerator) * 10**places // value.denominator
+    whole, fraction = divmod(digits, 10**places)
+    return f"{'-' if value < 0 else ''}{whole}.{fraction:0{places}d}"
 
 
 def to_text(expr: Expr) -> str:

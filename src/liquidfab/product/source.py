@@ -77,6 +77,8 @@ def read_source(source: str | Path, *, file: str | None = None) -> Located:
         raise ProductError([("", line, f"not valid YAML: {e.problem}")], name) from e
     except yaml.YAMLError as e:
         raise ProductError([("", None, f"not valid YAML: {e}")], name) from e
+    except ValueError as e:  # PyYAML's int() of a number over 4300 digits
+        raise ProductError([("", None, f"not valid YAML: {e}")], name) from e
     finally:
         loader.dispose()
 
