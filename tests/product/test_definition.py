@@ -112,7 +112,7 @@ def test_ebike_has_the_required_size(ebike):
     assert any(c.when for c in ebike.spec.constraints)
     assert any(c.table and not c.table.allow for c in ebike.spec.constraints)
     assert ebike.variant_space() > 10**9
-    assert ebike.spec.value_model.life_months == 60
+    assert ebike.spec.value_model.life_months == 96
     assert {f.id for f in ebike.fixed_costs} >= {"frame-tooling", "engineering", "certification"}
 
 
@@ -227,7 +227,7 @@ def test_entry_bike_resolves(ebike):
     assert ops["flash-firmware"].parameters["speed_limit_kmh"] == 25
     assert "brush-and-clear" not in ops and "weld-extender" not in ops
     assert ops["fit-accessories"].seconds == 300 + 120
-    assert r.price == Decimal(2390 + 25 + 59 + 35)
+    assert r.price == Decimal(1290 + 25 + 59 + 35)
     features = {f.id for f in r.features}
     assert "anti-theft" in features and "fleet-telemetry" not in features
     assert "ai-riding-coach" not in features  # needs the mid motor's torque sensor
@@ -251,7 +251,7 @@ def test_s_pedelec_resolves(ebike):
     assert ops["flash-firmware"].parameters["battery_wh"] == 1400
     assert ops["fit-brakes"].parameters["rotor_mm"] == 203
     assert ops["inspect-and-face"].parameters["jig"] == "XL"
-    assert 5500 < r.price < 7500
+    assert 4400 < r.price < 6500
     assert {f.id for f in r.features} == set(ebike.features)
     assert r.lead_time_days == 70
 
