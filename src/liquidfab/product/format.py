@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 __all__ = [
     "BomLine",
@@ -98,7 +98,7 @@ class OptionSpec(_Strict):
     max: Decimal | None = Field(None, description="For int and decimal: the highest value.")
     step: Decimal | None = Field(None, gt=0, description="For int and decimal: the increment.")
     unit: str | None = None
-    default: str | bool | Decimal | None = None
+    default: str | StrictBool | Decimal | None = None
     group: str | None = Field(None, description="A heading for forms, e.g. 'Drive'.")
 
     @model_validator(mode="after")
@@ -294,7 +294,7 @@ class ValueModelSpec(_Strict):
     uses_per_month: dict[str, Annotated[Decimal, Field(ge=0)]] = Field(default_factory=dict)
     monthly_churn: Decimal = Field(Decimal("0.02"), ge=0, le=1)
     trial_conversion: Decimal = Field(Decimal("0.4"), ge=0, le=1)
-    reference: dict[str, str | bool | Decimal] = Field(
+    reference: dict[str, str | StrictBool | Decimal] = Field(
         default_factory=dict, description="Choices of the reference unit (the rest completed)."
     )
 
