@@ -107,6 +107,7 @@ def running_world(tmp_path_factory):
     world = tmp_path_factory.mktemp("world")
     shutil.copy(EXAMPLE / "world.yaml", world / "world.yaml")
     shutil.copytree(EXAMPLE / "messages", world / "messages")
+    shutil.copy(EXAMPLE / "product.yaml", world / "product.yaml")
     port = _free_port()
     exe = Path(sys.executable).with_name("liquidfab")
     proc = subprocess.Popen(

@@ -12,6 +12,8 @@ PACKAGES = [
     "liquidfab.protocol",
     "liquidfab.db",
     "liquidfab.node",
+    "liquidfab.ledger",
+    "liquidfab.product",
 ]
 
 

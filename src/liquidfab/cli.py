@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from liquidfab.cli_product import product_app
 from liquidfab.errors import LiquidfabError
 
 app = typer.Typer(
@@ -22,6 +23,7 @@ keys_app = typer.Typer(help="Manage the Ed25519 keys in a keystore folder.", no_
 app.add_typer(keys_app, name="keys")
 ledger_app = typer.Typer(help="Audit and inspect the ledger; mint tokens.", no_args_is_help=True)
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(product_app, name="product")
 console = Console(emoji=False, highlight=False)
 err = Console(stderr=True, emoji=False, highlight=False)
 

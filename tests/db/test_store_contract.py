@@ -56,11 +56,11 @@ def test_migrations_create_the_tables_and_are_idempotent(database, database_url)
             }
         )
         assert names == {t.name for t in tables.metadata.sorted_tables}
-        assert {"participants", "messages", "accounts", "transfers", "ledger_chain"} <= names
+        assert {"participants", "messages", "accounts", "transfers", "products"} <= names
         version = again.read(
             lambda c: c.execute(text("select version_num from alembic_version")).scalar()
         )
-        assert version == "0002"
+        assert version == "0003"
         # The migrations build exactly the schema tables.py declares.
         diff = again.read(
             lambda c: compare_metadata(MigrationContext.configure(c), tables.metadata)

@@ -139,6 +139,7 @@ def test_well_known_names_versions_types_and_limits(client, node):
         "org.liquidfab.ledger.transfer",
         "org.liquidfab.ledger.mandate",
         "org.liquidfab.ledger.mint",
+        "org.liquidfab.product.publish",
     }
     assert doc["limits"]["max_message_bytes"] == node.limits.max_message_bytes
 

@@ -131,3 +131,52 @@ def test_api_docs_render_offline(page, served, tmp_path):
     expect(title).to_contain_text(httpx.get(served.url + "/openapi.json").json()["info"]["title"])
     expect(page.get_by_text("/v1/messages", exact=True).first).to_be_visible()
     page.screenshot(path=tmp_path / "docs.png")
+
+
+def test_product_page_configurator_narrows_completes_and_prices(page, served):
+    """Pick as a customer would: impossible values are disabled, completion fills the rest."""
+    page.goto(served.url + "/products")
+    page.get_by_role("link", name="Voltwerk Trail").click()
+    expect(page.get_by_role("heading", name="Voltwerk Trail", exact=True)).to_be_visible()
+    status = page.get_by_test_id("status")
+    expect(status).to_contain_text("Valid so far")
+
+    frame = page.locator("#opt-frame_size")
+    frame.select_option(label=frame.locator("option").nth(1).inner_text())
+    expect(status).to_contain_text("options left")
+    motor = page.locator("#opt-motor")
+    disabled_before = motor.locator("option:disabled").count()
+    # Pick the smallest battery: some motors or extenders no longer fit, and say so.
+    battery = page.locator("#opt-battery_wh")
+    battery.select_option(index=1)
+    expect(status).to_contain_text("options left")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('select option')].some(o => o.disabled)"
+    )
+    disabled = page.locator("select option:disabled")
+    assert disabled.count() >= 1
+    expect(disabled.first).to_contain_text("not with your choices")
+    assert motor.locator("option:disabled").count() >= disabled_before
+
+    page.get_by_role("button", name="Complete at the lowest").click()
+    expect(status).to_have_text("Valid and complete")
+    price = page.get_by_test_id("price")
+    expect(price).not_to_have_text("\u2013")  # the placeholder dash
+    assert float(price.inner_text().replace(",", "")) > 0
+    expect(page.locator("#bom tbody tr").first).not_to_contain_text("appears here")
+    assert page.locator("#bom tbody tr").count() >= 20
+    expect(page.locator("#routing tbody tr").first).not_to_contain_text("appears here")
+    expect(page.locator("#price-lines tbody tr").last).to_contain_text("Total")
+
+    chart = page.locator("#value-chart")
+    chart.scroll_into_view_if_needed()
+    page.wait_for_function("() => document.getElementById('value-chart').naturalWidth > 0")
+
+
+def test_product_page_fits_a_phone(browser, served):
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    page.goto(served.url + "/products/com.voltwerk.trail")
+    expect(page.get_by_test_id("status")).to_contain_text("Valid so far")
+    _no_horizontal_scroll(page)
+    context.close()

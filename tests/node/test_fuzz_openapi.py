@@ -34,6 +34,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -52,6 +53,8 @@ from liquidfab.identity import SigningKey
 from liquidfab.node import Node, create_app
 from liquidfab.node.core import build_registry
 from liquidfab.node.models import Receipt
+from liquidfab.product import load_product
+from liquidfab.product.aas import aas_id_b64, type_shell_id
 from liquidfab.protocol import (
     BATCH_CONTENT_TYPE,
     CONTENT_TYPE,
@@ -274,9 +277,23 @@ def test_fuzzed_node_serves_the_schema_the_cases_come_from(fuzz_client):
 
 def test_found_resources_conform_to_the_schema(fuzz_app, fuzz_node, participant):
     """The fuzzer cannot guess a registered did or a message id; these are given."""
+    lamp = load_product(Path(__file__).parents[1] / "product" / "lamp.yaml")
+    fuzz_node.publish_product(participant, lamp)
     stored = fuzz_node.database.read(lambda c: message_log.latest_messages(c, limit=5))
     assert stored  # the participant's registration, at least
+    shell = aas_id_b64(type_shell_id(lamp))
+    version = {"product_id": lamp.id, "version": lamp.version}
     cases = [
+        schema["/v1/products/{product_id}"]["GET"].Case(path_parameters={"product_id": lamp.id}),
+        schema["/v1/products/{product_id}/{version}"]["GET"].Case(path_parameters=version),
+        schema["/v1/products/{product_id}/{version}/configure"]["POST"].Case(
+            path_parameters=version,
+            body={"choices": {"shade": "glass"}, "complete": True, "objective": "cost"},
+        ),
+        schema["/v1/products/{product_id}/{version}/value"]["GET"].Case(path_parameters=version),
+        schema["/aas/shells/{aas_identifier}"]["GET"].Case(
+            path_parameters={"aas_identifier": shell}
+        ),
         schema["/v1/participants/{did}"]["GET"].Case(path_parameters={"did": participant.did}),
         schema["/v1/participants"]["GET"].Case(query={"role": "owner"}),
         schema["/v1/messages"]["GET"].Case(query={"limit": 500}),

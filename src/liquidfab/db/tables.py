@@ -33,6 +33,8 @@ __all__ = [
     "metadata",
     "participants",
     "pending_transfers",
+    "product_versions",
+    "products",
     "transfers",
 ]
 
@@ -198,4 +200,26 @@ mandate_usage = Table(
     Column("mandate_id", String(36), primary_key=True),
     Column("period", BigInteger, primary_key=True, autoincrement=False),
     Column("used", BigInteger, nullable=False),
+)
+
+products = Table(
+    "products",
+    metadata,
+    Column("id", String(200), primary_key=True),
+    Column("manufacturer", String(200), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("latest", String(100), nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+)
+
+product_versions = Table(
+    "product_versions",
+    metadata,
+    Column("product_id", String(200), primary_key=True),
+    Column("version", String(100), primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("definition", JSON, nullable=False),
+    Column("published_us", BigInteger, nullable=False),
+    Column("published_by", String(500), nullable=False),
 )

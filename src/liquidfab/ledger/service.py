@@ -35,6 +35,7 @@ T = TypeVar("T")
 
 
 def treasury_id(owner: str, ledger: str) -> str:
+    """The account a ledger's supply is issued from: one per ledger, owned by the node."""
     return account_id_for(owner, f"treasury-{ledger.lower()}")
 
 

@@ -83,6 +83,8 @@ class AccountCode(StrEnum):
 
 
 class AccountFlags(IntFlag):
+    """Account behaviour, as TigerBeetle's flags: overdraft rules and history."""
+
     NONE = 0
     LINKED = 1
     DEBITS_MUST_NOT_EXCEED_CREDITS = 2
@@ -91,6 +93,8 @@ class AccountFlags(IntFlag):
 
 
 class TransferFlags(IntFlag):
+    """Transfer behaviour: linked chains, two-phase (pending, post, void), balancing."""
+
     NONE = 0
     LINKED = 1
     PENDING = 2
@@ -181,6 +185,8 @@ class Transfer:
 
 
 class AccountResult(StrEnum):
+    """The outcome of creating one account; stable codes, listed in docs/ledger.md."""
+
     OK = "ok"
     LINKED_EVENT_FAILED = "linked_event_failed"
     LINKED_EVENT_CHAIN_OPEN = "linked_event_chain_open"
@@ -197,6 +203,8 @@ class AccountResult(StrEnum):
 
 
 class TransferResult(StrEnum):
+    """The outcome of creating one transfer; stable codes, listed in docs/ledger.md."""
+
     OK = "ok"
     LINKED_EVENT_FAILED = "linked_event_failed"
     LINKED_EVENT_CHAIN_OPEN = "linked_event_chain_open"

@@ -14,6 +14,7 @@ from liquidfab.node.problems import PROBLEM_JSON, install_problem_handlers
 from liquidfab.node.routes_ledger import router as ledger_router
 from liquidfab.node.routes_messages import envelope_schema
 from liquidfab.node.routes_messages import router as messages_router
+from liquidfab.node.routes_products import router as products_router
 from liquidfab.node.routes_read import router as read_router
 
 __all__ = ["create_app"]
@@ -49,6 +50,7 @@ def create_app(node: Node) -> FastAPI:
     app.include_router(messages_router)
     app.include_router(read_router)
     app.include_router(ledger_router)
+    app.include_router(products_router)
     install_pages(app)
 
     def openapi() -> dict[str, Any]:

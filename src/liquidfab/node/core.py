@@ -17,6 +17,9 @@ from liquidfab.identity import Keystore, SigningKey
 from liquidfab.ledger import Ledger, LedgerInfo
 from liquidfab.ledger.messages import MINT, OPEN_ACCOUNT, add_ledger_types, apply_settlement
 from liquidfab.ledger.service import maybe_checkpoint
+from liquidfab.node.products import Shelf
+from liquidfab.product import Product
+from liquidfab.product.messages import PUBLISH, add_product_types
 from liquidfab.protocol import DEFAULT_LIMITS, Context, Limits, Registry, sign_message, uuid7
 from liquidfab.protocol.dispatcher import Dispatcher, NodeSettings, Outcome
 from liquidfab.protocol.participants import REGISTER, add_participant_types
@@ -33,6 +36,7 @@ def build_registry() -> Registry:
     registry = Registry()
     add_participant_types(registry)
     add_ledger_types(registry)
+    add_product_types(registry)
     return registry
 
 
@@ -63,6 +67,7 @@ class Node:
         # The ledger API shares the dispatcher's writer: one writer per database.
         self.ledger = Ledger(database, signer=key, writer=self.dispatcher._writer)
         self.ledger.define_ledger(*NETWORK_TOKEN, treasury_owner=key.did)
+        self.products = Shelf(database)
 
     def _settle(self, ctx: Context) -> list[dict[str, Any]]:
         applied = apply_settlement(ctx)
@@ -143,6 +148,15 @@ class Node:
         }
         self._accepted(sign_message(operator, MINT, data), f"minting into {account}")
         return transfer
+
+    def publish_product(self, key: SigningKey, product: Product) -> dict[str, Any]:
+        """Publish ``product`` signed by ``key`` (its manufacturer); the node's result.
+
+        Publishing the very same definition again is answered with ``result: exists``.
+        """
+        message = sign_message(key, PUBLISH, {"definition": product.document()})
+        outcome = self._accepted(message, f"publishing {product.id}@{product.version}")
+        return outcome.body["result"]
 
     def _accepted(self, message: Any, what: str) -> Outcome:
         outcome = self.submit(message)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import swagger_ui_bundle
 from fastapi import APIRouter, FastAPI, Request
@@ -13,8 +15,10 @@ from fastapi.templating import Jinja2Templates
 
 from liquidfab.db import messages as message_log
 from liquidfab.db import participants as directory
+from liquidfab.errors import ProtocolError
 from liquidfab.ledger import Transfer, TransferFlags, format_amount, reads
 from liquidfab.node.routes_messages import message_path
+from liquidfab.product import catalog
 from liquidfab.protocol import PROTOCOL_VERSION
 
 __all__ = ["install_pages"]
@@ -100,6 +104,78 @@ def ledger_page(request: Request) -> HTMLResponse:
             "checkpoint": checkpoint,
             "audit": node.ledger.verify(),
             "names": names,
+        },
+    )
+
+
+def _option_view(option: Any) -> dict[str, Any]:
+    def plain(v: Any) -> Any:
+        if isinstance(v, Fraction):
+            return int(v) if v.denominator == 1 else float(v)
+        return v
+
+    view: dict[str, Any] = {
+        "id": option.id,
+        "label": option.label,
+        "kind": option.kind,
+        "unit": option.unit,
+        "group": option.group or "Options",
+        "size": option.size,
+    }
+    if option.size <= 200:
+        view["values"] = [{"value": plain(v), "label": option.show(v)} for v in option.domain()]
+    else:
+        view.update(min=plain(option.min), max=plain(option.max), step=plain(option.step))
+    return view
+
+
+@router.get("/products", response_class=HTMLResponse)
+def products_page(request: Request) -> HTMLResponse:
+    node = request.app.state.node
+
+    def load(conn):  # type: ignore[no-untyped-def]
+        rows = catalog.list_products(conn)
+        return rows, {p["did"]: p["display_name"] for p in directory.list_participants(conn)}
+
+    rows, names = node.database.read(load)
+    return templates.TemplateResponse(
+        request, "products.html", {"node": node, "products": rows, "names": names}
+    )
+
+
+@router.get("/products/{product_id}", response_class=HTMLResponse)
+@router.get("/products/{product_id}/{version}", response_class=HTMLResponse)
+def product_page(request: Request, product_id: str, version: str | None = None) -> HTMLResponse:
+    node = request.app.state.node
+    item = node.products.get(product_id, version)
+    if item is None:
+        raise ProtocolError("not-found", f"this node holds no product {product_id}.", 404)
+    product = item.product
+
+    def load(conn):  # type: ignore[no-untyped-def]
+        return (
+            catalog.get_product(conn, product_id),
+            catalog.versions_of(conn, product_id),
+            {p["did"]: p["display_name"] for p in directory.list_participants(conn)},
+        )
+
+    row, versions, names = node.database.read(load)
+    options = [_option_view(o) for o in product.options.values()]
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for view in options:
+        groups.setdefault(view["group"], []).append(view)
+    return templates.TemplateResponse(
+        request,
+        "product.html",
+        {
+            "node": node,
+            "product": product,
+            "row": row,
+            "versions": versions,
+            "names": names,
+            "groups": groups,
+            "options_json": options,
+            "api": f"/v1/products/{product.id}/{product.version}",
         },
     )
 

@@ -17,7 +17,12 @@ __all__ = ["PROBLEM_JSON", "install_problem_handlers", "problem_response"]
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("liquidfab.node")
 
-_HTTP_CODES = {404: "not-found", 405: "method-not-allowed", 413: "too-large"}
+_HTTP_CODES = {
+    400: "malformed",
+    404: "not-found",
+    405: "method-not-allowed",
+    413: "too-large",
+}
 
 
 def problem_response(

@@ -16,9 +16,18 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from liquidfab.errors import LiquidfabError
 from liquidfab.identity import Keystore
 from liquidfab.node.core import Node
+from liquidfab.product import load_product, product_from_data
 from liquidfab.protocol.participants import Role
 
-__all__ = ["World", "WorldParticipant", "default_db_url", "load_world", "open_world_node"]
+__all__ = [
+    "World",
+    "WorldParticipant",
+    "WorldProduct",
+    "default_db_url",
+    "load_world",
+    "open_world_node",
+    "publish_world_product",
+]
 
 
 class WorldParticipant(BaseModel):
@@ -36,14 +45,28 @@ class WorldParticipant(BaseModel):
     )
 
 
+class WorldProduct(BaseModel):
+    """A product file the world publishes, and which participants it names."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file: str = Field(description="Product file, relative to the world folder.")
+    publisher: str = Field(description="Key of the participant that publishes it.")
+    suppliers: dict[str, str] = Field(
+        default_factory=dict,
+        description="Supplier id in the product file -> key of the participant it is.",
+    )
+
+
 class World(BaseModel):
-    """A world file: a title, a description and the participants."""
+    """A world file: a title, a description, the participants and their products."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str
     description: str = ""
     participants: list[WorldParticipant]
+    products: list[WorldProduct] = Field(default_factory=list)
 
     def keystore(self, folder: Path) -> Keystore:
         return Keystore(folder / "keys")
@@ -98,5 +121,29 @@ def open_world_node(folder: str | Path, db_url: str | None = None) -> Node:
                 raise LiquidfabError(f"{p.key}: funds has more than {decimals} decimals")
             if amount:
                 node.mint(minter, wallet, int(amount))
+    for item in world.products:
+        publish_world_product(node, folder, item, keystore)
     node.checkpoint()
     return node
+
+
+def publish_world_product(node: Node, folder: Path, item: WorldProduct, keystore: Keystore) -> None:
+    """Publish a world's product, bound to the world's own keys.
+
+    The file names its manufacturer and suppliers by did; a world's keys are made on
+    its first run, so the file's dids are replaced by those of the participants the
+    world names for them, before the definition is signed.
+    """
+    path = folder / item.file
+    product = load_product(path)
+    publisher = keystore.get_or_create(item.publisher)
+    data = product.document()
+    data["manufacturer"] = publisher.did
+    known = {s["id"] for s in data.get("suppliers", [])}
+    for supplier_id in item.suppliers:
+        if supplier_id not in known:
+            raise LiquidfabError(f"{path}: the world names an unknown supplier {supplier_id!r}")
+    for supplier in data.get("suppliers", []):
+        if supplier["id"] in item.suppliers:
+            supplier["did"] = keystore.get_or_create(item.suppliers[supplier["id"]]).did
+    node.publish_product(publisher, product_from_data(data, file=str(path)))
