@@ -267,3 +267,105 @@ def test_ledger_verify_names_a_tampered_transfer(tmp_path):
     assert "chain row" in result.output and "does not match the events" in result.output
     missing = runner.invoke(app, ["ledger", "verify", "--world", str(tmp_path / "none")])
     assert missing.exit_code == 1 and "no database" in missing.output
+
+
+# product --------------------------------------------------------------------------
+
+EBIKE = EXAMPLE / "product.yaml"
+LAMP = ROOT / "tests" / "product" / "lamp.yaml"
+
+
+def test_product_validate_reports_sizes_and_variants():
+    result = invoke("product", "validate", str(EBIKE), "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["valid"] is True and summary["options"] >= 15
+    assert summary["suppliers"] == 3 and summary["stations"] == 6
+    assert (
+        summary["count_exact"] is True and 0 < summary["valid_variants"] < summary["combinations"]
+    )
+
+
+def test_product_validate_names_file_line_and_path(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(LAMP.read_text().replace('rule: "heat <= 10"', 'rule: "heat <= lumens"'))
+    result = invoke("product", "validate", str(bad))
+    assert result.exit_code == 1
+    line = 1 + LAMP.read_text().splitlines().index('    rule: "heat <= 10"')
+    assert f"{bad}:{line}: constraints[0].rule: unknown name 'lumens'" in result.output
+
+
+def test_product_validate_reports_contradictions(tmp_path):
+    bad = tmp_path / "never.yaml"
+    text = LAMP.read_text().replace(
+        "constraints:\n",
+        "constraints:\n  - {id: never, message: No arm is that long., rule: 'arm_cm > 60'}\n",
+    )
+    bad.write_text(text)
+    result = invoke("product", "validate", str(bad))
+    assert result.exit_code == 1
+    assert "contradict" in result.output and "never" in result.output
+
+
+def test_product_configure_explain_and_variants():
+    done = invoke("product", "configure", str(LAMP), "shade=glass", "--json")
+    assert done.exit_code == 0, done.output
+    data = json.loads(done.output)
+    assert data["resolved"]["choices"]["shade"] == "glass" and data["optimal"] is True
+    conflict = invoke("product", "explain", str(LAMP), "shade=glass", "colour=brass")
+    assert conflict.exit_code == 1 and "Not a valid configuration" in conflict.output
+    price = invoke(
+        "product",
+        "explain",
+        str(LAMP),
+        *(f"{k}={v}" for k, v in data["resolved"]["choices"].items()),
+    )
+    assert price.exit_code == 0 and "Glass shade" in price.output
+    count = invoke("product", "variants", str(LAMP), "--json")
+    assert count.exit_code == 0 and json.loads(count.output)["exact"] is True
+    bad = invoke("product", "configure", str(LAMP), "shade=plastic")
+    assert bad.exit_code == 1 and "plastic" in bad.output
+
+
+def test_product_export_aas_writes_verified_files(tmp_path):
+    out = tmp_path / "ebike.aasx"
+    result = invoke("product", "export-aas", str(EBIKE), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert out.stat().st_size > 1000 and "0 errors" in result.output
+    unit = tmp_path / "unit.json"
+    result = invoke(
+        "product",
+        "export-aas",
+        str(EBIKE),
+        "--out",
+        str(unit),
+        "--unit",
+        "frame_size=L",
+        "--serial",
+        "VW-000042",
+    )
+    assert result.exit_code == 0, result.output
+    assert "VW-000042" in unit.read_text()
+
+
+def test_product_value_prints_the_crossover_and_writes_the_chart(tmp_path):
+    chart = tmp_path / "value.png"
+    result = invoke("product", "value", str(EBIKE), "--chart", str(chart))
+    assert result.exit_code == 0, result.output
+    assert "passes hardware margin in month" in result.output
+    assert chart.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    never = invoke("product", "value", str(EBIKE), "--chart", str(chart), "--life-months", "12")
+    assert "does not pass" in never.output
+
+
+def test_product_publish_to_the_running_world(running_world, tmp_path):
+    world, url, _ = running_world
+    listed = httpx.get(f"{url}/v1/products").json()
+    assert [p["id"] for p in listed] == ["com.voltwerk.trail"]
+    keys = str(world / "keys")
+    result = invoke("product", "publish", str(LAMP), "--key", "voltwerk", "--node", url, "-k", keys)
+    assert result.exit_code == 0, result.output
+    again = invoke("product", "publish", str(EBIKE), "--key", "voltwerk", "--node", url, "-k", keys)
+    assert again.exit_code == 2  # the file names another manufacturer did than the world's key
+    page = httpx.get(f"{url}/products/com.voltwerk.trail")
+    assert page.status_code == 200 and "Configure" in page.text
