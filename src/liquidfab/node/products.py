@@ -7,15 +7,18 @@ narrows as you pick asks many times a minute, so the node keeps what it built pe
 
 from __future__ import annotations
 
+import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 from liquidfab.db import Database
 from liquidfab.product import Product, catalog, product_from_data
 from liquidfab.product.aas import AasExport, aas_id_b64, type_shell
 from liquidfab.product.configurator import Configurator
+from liquidfab.product.value_chart import write_chart
 
 __all__ = ["Shelf", "ShelfItem"]
 
@@ -34,6 +37,13 @@ class ShelfItem:
         """Run ``fn`` on the configurator, one request at a time for this product."""
         with self.lock:
             return fn(self.configurator)
+
+    def chart_png(self, report: Callable[[], Any]) -> bytes:
+        """The value chart, drawn once per version (a version never changes)."""
+        if self._chart is None:
+            with tempfile.TemporaryDirectory() as tmp:
+                self._chart = write_chart(report(), Path(tmp) / "value.png").read_bytes()
+        return self._chart
 
     @property
     def aas(self) -> AasExport:

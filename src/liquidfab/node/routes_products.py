@@ -15,6 +15,7 @@ from liquidfab.node.problems import PROBLEM_JSON
 from liquidfab.node.products import ShelfItem
 from liquidfab.product import catalog
 from liquidfab.product.expressions import ExpressionError
+from liquidfab.product.resolved import coerce_choices, resolve
 
 __all__ = ["router"]
 
@@ -171,8 +172,6 @@ def configure(
             if completion.resolved is not None:
                 out["resolved"] = completion.resolved.to_dict()
         elif check.valid and len(body.choices) == len(item.product.options):
-            from liquidfab.product.resolved import coerce_choices, resolve
-
             resolved = resolve(item.product, coerce_choices(item.product, body.choices))
             out["resolved"] = resolved.to_dict()
             out["price"] = cfg.explain_price(body.choices).to_dict()
@@ -217,18 +216,10 @@ def item_value(item: ShelfItem) -> Any:
     summary="The value chart (PNG)",
 )
 def value_chart(request: Request, product_id: ProductIdPath, version: VersionPath) -> Response:
-    import tempfile
-    from pathlib import Path as FilePath
-
-    from liquidfab.product.value_chart import write_chart
-
     item = _item(request, product_id, version)
-    if item._chart is None:
-        report = item.solve(lambda cfg: item_value(item))
-        with tempfile.TemporaryDirectory() as tmp:
-            path = write_chart(report, FilePath(tmp) / "value.png")
-            item._chart = path.read_bytes()
-    return Response(item._chart, media_type="image/png")
+    return Response(
+        item.chart_png(lambda: item.solve(lambda cfg: item_value(item))), media_type="image/png"
+    )
 
 
 # --- AAS Part 2 shaped reads -------------------------------------------------------------
