@@ -8,7 +8,9 @@ it is translated at the boundary and kept as ``__cause__``.
     ├── IdentityError          keys, did:key, keystore
     ├── ProtocolError          a message refused (carries code + HTTP status)
     │   └── Refused            raised by a handler: the message's effects roll back
-    ├── ProductError           a product definition or a configuration is unusable
+    ├── DocumentError          a text document (one fault per place) is unusable
+    │   ├── ProductError       a product definition or a configuration
+    │   └── LayoutError        a factory layout, sweep or simulation request
     └── StoreError             the database could not do what was asked
 """
 
@@ -17,7 +19,9 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "DocumentError",
     "IdentityError",
+    "LayoutError",
     "LiquidfabError",
     "ProductError",
     "ProtocolError",
@@ -34,8 +38,8 @@ class IdentityError(LiquidfabError):
     """A key, identifier or keystore entry is unusable."""
 
 
-class ProductError(LiquidfabError):
-    """A product definition or a configuration is unusable.
+class DocumentError(LiquidfabError):
+    """A document (a product definition, a factory layout) is unusable.
 
     ``problems`` holds one ``(path, line, message)`` per fault found, so an editor or
     a person can go straight to each; ``file`` names where the text came from.
@@ -53,8 +57,17 @@ class ProductError(LiquidfabError):
             out.append(f"{where}: {path}: {message}" if path else f"{where}: {message}")
         return "\n".join(out)
 
-    def with_file(self, file: str) -> ProductError:
-        return ProductError(self.problems, file)
+    def with_file(self, file: str) -> DocumentError:
+        return type(self)(self.problems, file)
+
+
+class ProductError(DocumentError):
+    """A product definition or a configuration is unusable."""
+
+
+class LayoutError(DocumentError):
+    """A factory layout, a sweep or a simulation request is unusable, or a model would
+    never finish (deadlock, utilization at or above one)."""
 
 
 class StoreError(LiquidfabError):

@@ -8,7 +8,7 @@ raises, each with its file, line and path, so a definition is fixed in one pass.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from fractions import Fraction
@@ -41,7 +41,7 @@ from liquidfab.product.format import (
     StationSpec,
     SupplierSpec,
 )
-from liquidfab.product.source import Located, read_source
+from liquidfab.product.source import Located, dotted_path, read_source, validation_problems
 
 __all__ = [
     "MAX_INT_DOMAIN",
@@ -282,79 +282,8 @@ def _compile(located: Located) -> Product:
     try:
         spec = ProductFile.model_validate(located.data)
     except ValidationError as e:
-        problems = []
-        for err in e.errors():
-            loc = _in_data(located.data, tuple(err["loc"]))
-            problem = (_dotted(loc), located.line_of(loc), _pydantic_message(err))
-            if problem not in problems:
-                problems.append(problem)
-        raise ProductError(_merged(problems), located.file) from None
+        raise ProductError(validation_problems(e, located), located.file) from None
     return _Compiler(spec, located).run()
-
-
-_UNION_TAGS = {"str", "int", "float", "bool", "decimal", "list", "dict", "none"}
-
-
-def _in_data(data: Any, loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
-    """The path without Pydantic's union-member tags (``.str``, ``.EnumValue``), which
-    name no place in the file."""
-    out: list[str | int] = []
-    node = data
-    for part in loc:
-        here = isinstance(node, dict) and part in node
-        here = here or (isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node))
-        if here:
-            node = node[part]  # type: ignore[index]
-            out.append(part)
-        elif isinstance(part, str) and (
-            part in _UNION_TAGS or not part[:1].islower() or "[" in part
-        ):
-            continue
-        else:
-            out.append(part)  # a missing field: name it
-            node = None
-    return tuple(out)
-
-
-def _merged(problems: list[tuple[str, int | None, str]]) -> list[tuple[str, int | None, str]]:
-    """One 'should be a valid a, b or c' per place instead of one line per union member."""
-    kinds: dict[tuple[str, int | None], list[str]] = {}
-    out: list[tuple[str, int | None, str]] = []
-    prefix = "Input should be a valid "
-    for path, line, message in problems:
-        if message.startswith(prefix) and ";" not in message:
-            if (path, line) not in kinds:
-                kinds[(path, line)] = []
-                out.append((path, line, ""))
-            kinds[(path, line)].append(message[len(prefix) :])
-        else:
-            out.append((path, line, message))
-    merged = []
-    for path, line, message in out:
-        if not message:
-            names = kinds[(path, line)]
-            listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
-            message = prefix + listed
-        merged.append((path, line, message))
-    return merged
-
-
-def _pydantic_message(err: Mapping[str, Any]) -> str:
-    message = str(err["msg"])
-    if message.startswith("Value error, "):
-        message = message[len("Value error, ") :]
-    if err.get("type") == "string_type" and isinstance(err.get("input"), bool):
-        message += f"; YAML read {err['input']!r} as true/false, so quote it"
-    elif err.get("type") == "string_type" and isinstance(err.get("input"), int | float):
-        message += f"; YAML read {err['input']!r} as a number, so quote it"
-    return message
-
-
-def _dotted(path: Iterable[str | int]) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
 
 
 class _Compiler:
@@ -366,7 +295,7 @@ class _Compiler:
         self.macros: dict[str, Expr] = {}
 
     def fault(self, path: tuple[str | int, ...], message: str) -> None:
-        self.problems.append((_dotted(path), self.located.line_of(path), message))
+        self.problems.append((dotted_path(path), self.located.line_of(path), message))
 
     def expr(self, text: Any, path: tuple[str | int, ...], want: str | None) -> Expr | None:
         try:

@@ -7,15 +7,17 @@ line and the field, the way a compiler would.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
 from liquidfab.errors import ProductError
 
-__all__ = ["MAX_PRODUCT_BYTES", "Located", "read_source"]
+__all__ = ["MAX_PRODUCT_BYTES", "Located", "dotted_path", "read_source", "validation_problems"]
 
 MAX_PRODUCT_BYTES = 2 * 1024 * 1024
 
@@ -92,11 +94,13 @@ def _plain(loader: yaml.SafeLoader, node: yaml.Node, path: PathKey, lines: dict)
             key = loader.construct_object(key_node, deep=True)
             if not isinstance(key, str | int | bool) or isinstance(key, bool):
                 mark = key_node.start_mark.line + 1
-                raise ProductError([(_dotted(path), mark, "keys are plain names")], "")
+                raise ProductError([(dotted_path(path), mark, "keys are plain names")], "")
             key = str(key)
             if key in out:
                 mark = key_node.start_mark.line + 1
-                raise ProductError([(_dotted((*path, key)), mark, f"{key!r} appears twice")], "")
+                raise ProductError(
+                    [(dotted_path((*path, key)), mark, f"{key!r} appears twice")], ""
+                )
             out[key] = _plain(loader, value_node, (*path, key), lines)
         return out
     if isinstance(node, yaml.SequenceNode):
@@ -104,13 +108,84 @@ def _plain(loader: yaml.SafeLoader, node: yaml.Node, path: PathKey, lines: dict)
     value = loader.construct_object(node, deep=True)
     if not isinstance(value, str | int | float | bool | type(None)):
         raise ProductError(
-            [(_dotted(path), lines[path], f"{type(value).__name__} values are not accepted")], ""
+            [(dotted_path(path), lines[path], f"{type(value).__name__} values are not accepted")],
+            "",
         )
     return value
 
 
-def _dotted(path: PathKey) -> str:
+def dotted_path(path: PathKey) -> str:
     out = ""
     for part in path:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
+
+
+def validation_problems(e: ValidationError, located: Located) -> list[tuple[str, int | None, str]]:
+    """Pydantic's errors as ``(path, line, message)``: paths named as in the file, one
+    line per place, union members merged into one sentence."""
+    problems: list[tuple[str, int | None, str]] = []
+    for err in e.errors():
+        loc = _in_data(located.data, tuple(err["loc"]))
+        problem = (dotted_path(loc), located.line_of(loc), _pydantic_message(err))
+        if problem not in problems:
+            problems.append(problem)
+    return _merged(problems)
+
+
+_UNION_TAGS = {"str", "int", "float", "bool", "decimal", "list", "dict", "none"}
+
+
+def _in_data(data: Any, loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """The path without Pydantic's union-member tags (``.str``, ``.EnumValue``), which
+    name no place in the file."""
+    out: list[str | int] = []
+    node = data
+    for part in loc:
+        here = isinstance(node, dict) and part in node
+        here = here or (isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node))
+        if here:
+            node = node[part]  # type: ignore[index]
+            out.append(part)
+        elif isinstance(part, str) and (
+            part in _UNION_TAGS or not part[:1].islower() or "[" in part
+        ):
+            continue
+        else:
+            out.append(part)  # a missing field: name it
+            node = None
+    return tuple(out)
+
+
+def _merged(problems: list[tuple[str, int | None, str]]) -> list[tuple[str, int | None, str]]:
+    """One 'should be a valid a, b or c' per place instead of one line per union member."""
+    kinds: dict[tuple[str, int | None], list[str]] = {}
+    out: list[tuple[str, int | None, str]] = []
+    prefix = "Input should be a valid "
+    for path, line, message in problems:
+        if message.startswith(prefix) and ";" not in message:
+            if (path, line) not in kinds:
+                kinds[(path, line)] = []
+                out.append((path, line, ""))
+            kinds[(path, line)].append(message[len(prefix) :])
+        else:
+            out.append((path, line, message))
+    merged = []
+    for path, line, message in out:
+        if not message:
+            names = kinds[(path, line)]
+            listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+            message = prefix + listed
+        merged.append((path, line, message))
+    return merged
+
+
+def _pydantic_message(err: Mapping[str, Any]) -> str:
+    message = str(err["msg"])
+    if message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+    if err.get("type") == "string_type" and isinstance(err.get("input"), bool):
+        message += f"; YAML read {err['input']!r} as true/false, so quote it"
+    elif err.get("type") == "string_type" and isinstance(err.get("input"), int | float):
+        message += f"; YAML read {err['input']!r} as a number, so quote it"
+    return message
