@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from liquidfab.cli_factory import factory_app
 from liquidfab.cli_product import product_app
 from liquidfab.errors import LiquidfabError
 
@@ -24,6 +25,7 @@ app.add_typer(keys_app, name="keys")
 ledger_app = typer.Typer(help="Audit and inspect the ledger; mint tokens.", no_args_is_help=True)
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(product_app, name="product")
+app.add_typer(factory_app, name="factory")
 console = Console(emoji=False, highlight=False)
 err = Console(stderr=True, emoji=False, highlight=False)
 

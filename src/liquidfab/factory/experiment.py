@@ -1,0 +1,511 @@
+"""Sweeps: many layout variants of one line, run with common random numbers, ranked.
+
+A sweep file names a base layout and the variants to try: explicit ones, and a grid
+over buffer allocations (every way to spread a number of places over the buffers, or
+sizes per buffer), parallel servers and station orders. Every variant runs with the
+same seed, so replication r of each sees the same work at every station and the
+differences between layouts are measured pair by pair. Variants run in local worker
+processes, or on a Dask cluster when given a scheduler address: the same task either
+way.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from liquidfab.errors import LayoutError, ProductError
+from liquidfab.factory.model import Layout, layout_from_data, load_layout
+from liquidfab.factory.statistics import Comparison, mean_ci, paired_difference
+from liquidfab.product.format import Slug
+from liquidfab.product.source import Located, read_source, validation_problems
+
+__all__ = [
+    "SweepFile",
+    "SweepResult",
+    "load_sweep",
+    "run_sweep",
+    "variants_of",
+]
+
+MAX_VARIANTS = 100_000
+KPIS = {"throughput": True, "lead_time": False, "wip": False}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SweepInfo(_Model):
+    name: str = Field(min_length=1, max_length=200)
+    layout: str = Field(
+        min_length=1,
+        max_length=500,
+        description="The base layout file, relative to the sweep file.",
+    )
+    kpi: Literal["throughput", "lead_time", "wip"] = "throughput"
+    run: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Overrides of the layout's "
+        "run section for every variant: jobs, replications, seed, warmup.",
+    )
+
+
+class VariantChange(_Model):
+    name: Slug
+    buffers: dict[Slug, int | Literal["unbounded"]] | list[int | Literal["unbounded"]] | None = None
+    servers: dict[Slug, Annotated[int, Field(ge=1, le=256)]] | None = None
+    order: list[Slug] | None = None
+
+
+class BufferGrid(_Model):
+    """Every allocation of ``total`` places over ``stations`` (each at least ``min``),
+    or explicit sizes per station in ``sizes`` (their cartesian product)."""
+
+    total: int | None = Field(None, ge=0, le=100_000)
+    min: int = Field(0, ge=0)
+    stations: list[Slug] | None = None
+    sizes: dict[Slug, list[Annotated[int, Field(ge=0, le=100_000)]]] | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> BufferGrid:
+        if (self.total is None) == (self.sizes is None):
+            raise ValueError("give total (allocations of a number of places) or sizes")
+        return self
+
+
+class Grid(_Model):
+    buffers: BufferGrid | None = None
+    servers: dict[Slug, list[Annotated[int, Field(ge=1, le=256)]]] | None = None
+    order: list[list[Slug]] | None = None
+
+
+class OutputSpec(_Model):
+    table: str | None = Field(None, description="A .csv or .parquet file for the results.")
+    charts: str | None = Field(None, description="A folder for the pictures (PNG and SVG).")
+
+    @model_validator(mode="after")
+    def _suffix(self) -> OutputSpec:
+        if self.table and not self.table.endswith((".csv", ".parquet")):
+            raise ValueError("the table is written as .csv or .parquet")
+        return self
+
+
+class SweepFile(_Model):
+    sweep: SweepInfo
+    variants: list[VariantChange] = Field(default_factory=list, max_length=10_000)
+    grid: Grid | None = None
+    limit: int = Field(5000, ge=1, le=MAX_VARIANTS)
+    output: OutputSpec = Field(default_factory=OutputSpec)
+
+
+@dataclass(frozen=True)
+class Sweep:
+    spec: SweepFile
+    base: Layout
+    variants: list[tuple[str, dict[str, Any]]]
+    folder: Path
+    file: str
+
+
+def load_sweep(path: Path) -> Sweep:
+    """Read a sweep file and its base layout, and list every variant it asks for."""
+    try:
+        located = read_source(Path(path))
+    except ProductError as e:
+        raise LayoutError(e.problems, e.file) from None
+    if not isinstance(located.data, dict):
+        raise LayoutError([("", 1, "a sweep file is a mapping of fields")], located.file)
+    try:
+        spec = SweepFile.model_validate(located.data)
+    except ValidationError as e:
+        raise LayoutError(validation_problems(e, located), located.file) from None
+    folder = Path(path).parent
+    base = load_layout(folder / spec.sweep.layout)
+    variants = variants_of(spec, base, located)
+    return Sweep(spec, base, variants, folder, located.file)
+
+
+def _allocations(total: int, slots: int, least: int) -> Iterator[tuple[int, ...]]:
+    free = total - least * slots
+    if free < 0:
+        return
+    for bars in itertools.combinations(range(free + slots - 1), slots - 1):
+        parts, prev = [], -1
+        for b in (*bars, free + slots - 1):
+            parts.append(b - prev - 1 + least)
+            prev = b
+        yield tuple(parts)
+
+
+def variants_of(
+    spec: SweepFile, base: Layout, located: Located | None = None
+) -> list[tuple[str, dict[str, Any]]]:
+    """Every (name, changes) the sweep asks for, the base first when it is named."""
+    out: list[tuple[str, dict[str, Any]]] = []
+    file = located.file if located else "<sweep>"
+    line_ids = [base.stations[i].id for i in base.line]
+    for v in spec.variants:
+        changes = {k: getattr(v, k) for k in ("buffers", "servers", "order") if getattr(v, k)}
+        out.append((v.name, changes))
+    grid = spec.grid
+    if grid is not None:
+        axes: list[list[tuple[str, dict[str, Any]]]] = []
+        if grid.buffers is not None:
+            b = grid.buffers
+            if b.sizes is not None:
+                keys = list(b.sizes)
+                combos = itertools.product(*(b.sizes[k] for k in keys))
+                axes.append(
+                    [
+                        ("b" + "-".join(map(str, c)), {"buffers": dict(zip(keys, c, strict=True))})
+                        for c in combos
+                    ]
+                )
+            else:
+                which = b.stations or line_ids[1:]
+                bad = [s for s in which if s not in line_ids]
+                if bad:
+                    raise LayoutError(
+                        [("grid.buffers.stations", None, f"not line stations: {', '.join(bad)}")],
+                        file,
+                    )
+                count = allocation_count(b.total, len(which), b.min)
+                if count > spec.limit:
+                    raise LayoutError(
+                        [
+                            (
+                                "grid.buffers",
+                                None,
+                                f"{count} allocations exceed the "
+                                f"limit of {spec.limit}; raise limit or narrow the grid",
+                            )
+                        ],
+                        file,
+                    )
+                axes.append(
+                    [
+                        ("b" + "-".join(map(str, c)), {"buffers": dict(zip(which, c, strict=True))})
+                        for c in _allocations(b.total, len(which), b.min)
+                    ]
+                )
+        if grid.servers:
+            keys = list(grid.servers)
+            axes.append(
+                [
+                    ("s" + "-".join(map(str, c)), {"servers": dict(zip(keys, c, strict=True))})
+                    for c in itertools.product(*(grid.servers[k] for k in keys))
+                ]
+            )
+        if grid.order:
+            axes.append([(f"o{k + 1}", {"order": list(o)}) for k, o in enumerate(grid.order)])
+        total = math.prod(len(a) for a in axes) if axes else 0
+        if len(out) + total > spec.limit:
+            raise LayoutError(
+                [
+                    (
+                        "grid",
+                        None,
+                        f"{len(out) + total} layouts exceed the limit of "
+                        f"{spec.limit}; raise limit or narrow the grid",
+                    )
+                ],
+                file,
+            )
+        for combo in itertools.product(*axes) if axes else ():
+            name = "_".join(n for n, _ in combo)
+            changes: dict[str, Any] = {}
+            for _, c in combo:
+                changes.update(c)
+            out.append((name, changes))
+    if not out:
+        out.append(("base", {}))
+    names = [n for n, _ in out]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise LayoutError([("variants", None, f"names used twice: {', '.join(dupes)}")], file)
+    for name, changes in out:  # fail before any run, with the variant named
+        try:
+            base.revised(changes)
+        except LayoutError as e:
+            raise LayoutError(
+                [
+                    (f"variant {name}: {p}" if p else f"variant {name}", ln, m)
+                    for p, ln, m in e.problems
+                ],
+                file,
+            ) from None
+    return out
+
+
+# ------------------------------------------------------------------------------ running
+
+
+@lru_cache(maxsize=8)
+def _product(document_json: str) -> Any:
+    import json
+
+    from liquidfab.product import product_from_data
+
+    return product_from_data(json.loads(document_json))
+
+
+def run_variant(task: Mapping[str, Any]) -> dict[str, Any]:
+    """One variant, run where the task lands (a local process or a Dask worker): only
+    plain data goes in and out."""
+    product = _product(task["product"]) if task.get("product") else None
+    layout = layout_from_data(task["layout"], product=product, file=task["name"])
+    layout = layout.revised(task["changes"])
+    from liquidfab.factory.simulation import simulate
+
+    report = simulate(layout, trace_jobs=0, **task["run"])
+    d = report.to_dict()
+    return {
+        "name": task["name"],
+        "changes": task["changes"],
+        "engine": report.engine,
+        "summary": d,
+        "values": {k: report.values(k).tolist() for k in KPIS},
+        "buffers": sum(
+            s.buffer or 0 for s in layout.stations if not s.rework and s.index != layout.line[0]
+        ),
+        "servers": sum(s.servers for s in layout.stations),
+    }
+
+
+def _init_worker() -> None:
+    try:
+        import numba
+
+        numba.set_num_threads(1)  # one process per core already
+    except Exception:  # pragma: no cover - numba missing or threading layer fixed
+        pass
+
+
+@dataclass
+class SweepResult:
+    """Every variant's figures, ranked by the sweep's KPI."""
+
+    sweep: Sweep
+    results: list[dict[str, Any]]
+    kpi: str
+    seconds: float = 0.0
+    comparison: Comparison | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def higher_is_better(self) -> bool:
+        return KPIS[self.kpi]
+
+    def ranked(self) -> list[dict[str, Any]]:
+        key = f"{self.kpi}_mean"
+        rows = self.rows()
+        return sorted(rows, key=lambda r: -r[key] if self.higher_is_better else r[key])
+
+    def rows(self) -> list[dict[str, Any]]:
+        out = []
+        for r in self.results:
+            s = r["summary"]
+            row: dict[str, Any] = {
+                "name": r["name"],
+                "engine": r["engine"],
+                "buffers": r["buffers"],
+                "servers": r["servers"],
+            }
+            for kpi, key in (
+                ("throughput", "throughput_per_hour"),
+                ("lead_time", "lead_time_seconds"),
+                ("wip", "wip"),
+            ):
+                row[f"{kpi}_mean"] = s[key]["mean"]
+                row[f"{kpi}_low"] = s[key]["low"]
+                row[f"{kpi}_high"] = s[key]["high"]
+            row["bottleneck"] = s["bottleneck"]
+            row["replications"] = s["replications"]
+            row["warmup_jobs"] = s["warmup_jobs"]
+            row["changes"] = _changes_text(r["changes"])
+            row["higher_is_better"] = self.higher_is_better
+            out.append(row)
+        return out
+
+    def best(self) -> dict[str, Any]:
+        return self.ranked()[0]
+
+    def compare_best(self) -> Comparison | None:
+        """The best against the runner-up, paired replication by replication."""
+        ranked = self.ranked()
+        if len(ranked) < 2:
+            return None
+        by_name = {r["name"]: r for r in self.results}
+        a = by_name[ranked[0]["name"]]["values"][self.kpi]
+        b = by_name[ranked[1]["name"]]["values"][self.kpi]
+        if len(a) != len(b) or len(a) < 2:
+            return None
+        return paired_difference(a, b, higher_is_better=self.higher_is_better)
+
+    def verdict(self) -> str:
+        ranked = self.ranked()
+        best = ranked[0]
+        est = mean_ci(self._values(best["name"]))
+        unit = {"throughput": "jobs/h", "lead_time": "s", "wip": "jobs"}[self.kpi]
+        text = (
+            f"Best layout: {best['name']} ({best['changes'] or 'the base'}): "
+            f"{self.kpi.replace('_', ' ')} {est} {unit}"
+        )
+        cmp = self.compare_best()
+        if cmp is not None:
+            text += ". Against the runner-up: " + cmp.sentence(
+                best["name"], ranked[1]["name"], kpi=self.kpi.replace("_", " "), unit=unit
+            )
+        return text
+
+    def _values(self, name: str) -> list[float]:
+        return next(r for r in self.results if r["name"] == name)["values"][self.kpi]
+
+    def write_table(self, path: Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        rows = self.ranked()
+        if path.suffix == ".parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            pq.write_table(pa.Table.from_pylist(rows), path)
+        else:
+            import csv
+
+            with path.open("w", newline="") as f:
+                w = csv.DictWriter(f, fieldnames=list(rows[0]))
+                w.writeheader()
+                w.writerows(rows)
+        return path
+
+
+def _changes_text(changes: Mapping[str, Any]) -> str:
+    parts = []
+    for key in ("buffers", "servers"):
+        if changes.get(key):
+            value = changes[key]
+            if isinstance(value, dict):
+                value = " ".join(f"{k}={v}" for k, v in value.items())
+            else:
+                value = " ".join(map(str, value))
+            parts.append(f"{key}: {value}")
+    if changes.get("order"):
+        parts.append("order: " + " > ".join(changes["order"]))
+    return "; ".join(parts)
+
+
+def run_sweep(
+    sweep: Sweep,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    run: Mapping[str, Any] | None = None,
+) -> SweepResult:
+    """Run every variant of ``sweep``: in ``workers`` local processes (all cores by
+    default), or on the Dask cluster at ``scheduler`` (``tcp://host:port``)."""
+    import json
+    import time
+
+    overrides = {**sweep.spec.sweep.run, **(run or {})}
+    allowed = {"jobs", "horizon", "replications", "seed", "warmup", "engine", "confidence"}
+    bad = sorted(set(overrides) - allowed)
+    if bad:
+        raise LayoutError(
+            [("sweep.run", None, f"unknown: {', '.join(bad)} (use {', '.join(sorted(allowed))})")],
+            sweep.file,
+        )
+    product = sweep.base.product
+    product_doc = json.dumps(product.document()) if product is not None else None
+    tasks = [
+        {
+            "name": name,
+            "changes": changes,
+            "layout": sweep.base.document(),
+            "product": product_doc,
+            "run": overrides,
+        }
+        for name, changes in sweep.variants
+    ]
+    started = time.perf_counter()
+    results: list[dict[str, Any]] = []
+    if scheduler:
+        results = _on_dask(tasks, scheduler, progress)
+    else:
+        results = _locally(tasks, workers, progress)
+    order = {name: k for k, (name, _) in enumerate(sweep.variants)}
+    results.sort(key=lambda r: order[r["name"]])
+    out = SweepResult(sweep, results, sweep.spec.sweep.kpi, time.perf_counter() - started)
+    out.comparison = out.compare_best()
+    return out
+
+
+def _locally(
+    tasks: list[dict[str, Any]], workers: int | None, progress: Callable[[int, int], None] | None
+) -> list[dict[str, Any]]:
+    count = workers or os.cpu_count() or 1
+    results = []
+    if count == 1 or len(tasks) == 1:
+        for task in tasks:
+            results.append(run_variant(task))
+            if progress:
+                progress(len(results), len(tasks))
+        return results
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    # spawn, not fork: Numba's thread pool does not survive a fork
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        max_workers=min(count, len(tasks)), mp_context=ctx, initializer=_init_worker
+    ) as pool:
+        futures = [pool.submit(run_variant, t) for t in tasks]
+        try:
+            for fut in as_completed(futures):
+                results.append(fut.result())
+                if progress:
+                    progress(len(results), len(tasks))
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+    return results
+
+
+def _on_dask(
+    tasks: list[dict[str, Any]], scheduler: str, progress: Callable[[int, int], None] | None
+) -> list[dict[str, Any]]:
+    from distributed import Client, as_completed
+
+    try:
+        client = Client(scheduler, timeout="10s")
+    except OSError as e:
+        raise LayoutError(
+            [("scheduler", None, f"cannot reach the Dask scheduler at {scheduler}: {e}")]
+        ) from e
+    results = []
+    try:
+        futures = client.map(run_variant, tasks, pure=False)
+        for fut in as_completed(futures):
+            results.append(fut.result())
+            if progress:
+                progress(len(results), len(tasks))
+    finally:
+        client.close()
+    return results
+
+
+def allocation_count(total: int, slots: int, least: int = 0) -> int:
+    """How many ways ``total`` places spread over ``slots`` buffers, each >= ``least``."""
+    free = total - least * slots
+    return math.comb(free + slots - 1, slots - 1) if free >= 0 else 0

@@ -1,0 +1,475 @@
+"""Running a layout: replications on the right engine, warm-up, and the KPIs with
+their confidence intervals.
+
+``simulate`` picks the exact flow-line engine when the layout is a plain serial line
+(single servers, finite buffers, blocking after service, setups folded into times) and
+the discrete-event engine otherwise, deletes the warm-up (MSER-5 on the mean lead-time
+series of pilot replications unless a job count is given), and reports per replication
+so that two layouts run with the same seed can be compared pair by pair.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from liquidfab.errors import LayoutError
+from liquidfab.factory import flowline
+from liquidfab.factory.model import Layout
+from liquidfab.factory.sampling import Samples, draw, exact_times
+from liquidfab.factory.statistics import Estimate, mean_ci, mser_detail, quantiles, replicate_until
+
+__all__ = ["STATES", "Replication", "Report", "StationKpi", "simulate"]
+
+STATES = ("working", "setup", "failed", "blocked", "starved", "off-shift")
+Engine = Literal["auto", "exact", "des"]
+Progress = Callable[[int, int], None]
+_PILOT = 5
+_KEEP_LEADS = 20_000
+
+
+@dataclass
+class Replication:
+    """One replication's figures over its measured window (after the warm-up)."""
+
+    index: int
+    throughput: float  # jobs per hour
+    lead_time: float  # seconds, mean
+    wip: float  # jobs, time average
+    totals: np.ndarray  # [stations, STATES] seconds, summed over servers
+    completed: int
+    scrapped: int
+    reworked: int
+    processed: np.ndarray  # [stations] jobs that left each station (for OEE quality)
+    passed: np.ndarray  # [stations] of those, jobs that passed inspection
+    leads: np.ndarray = field(repr=False)  # lead times of counted jobs (a sample)
+
+
+@dataclass(frozen=True)
+class StationKpi:
+    id: str
+    name: str
+    servers: int
+    shares: dict[str, float]
+    availability: float
+    performance: float
+    quality: float
+
+    @property
+    def oee(self) -> float:
+        return self.availability * self.performance * self.quality
+
+    @property
+    def active(self) -> float:
+        """The share of time the station is not waiting on others (working, setting up or
+        failed); the station with the largest share holds the line back the most."""
+        return self.shares["working"] + self.shares["setup"] + self.shares["failed"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "servers": self.servers,
+            "shares": self.shares,
+            "active": self.active,
+            "oee": self.oee,
+            "availability": self.availability,
+            "performance": self.performance,
+            "quality": self.quality,
+        }
+
+
+@dataclass
+class Report:
+    """What a simulation run found, with every KPI as a mean and confidence interval."""
+
+    layout: Layout
+    engine: str
+    jobs: int | None
+    horizon: float | None
+    seed: int
+    confidence: float
+    warmup: int
+    warmup_reliable: bool
+    replications: list[Replication]
+    gantt: list[dict[str, Any]]
+    target_reached: bool | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def values(self, kpi: str) -> np.ndarray:
+        return np.array([getattr(r, kpi) for r in self.replications])
+
+    def estimate(self, kpi: str) -> Estimate:
+        return mean_ci(self.values(kpi), self.confidence)
+
+    @property
+    def throughput(self) -> Estimate:
+        return self.estimate("throughput")
+
+    @property
+    def lead_time(self) -> Estimate:
+        return self.estimate("lead_time")
+
+    @property
+    def wip(self) -> Estimate:
+        return self.estimate("wip")
+
+    def lead_time_quantiles(self) -> dict[float, float]:
+        leads = np.concatenate([r.leads for r in self.replications])
+        return quantiles(leads) if leads.size else {}
+
+    def stations(self) -> list[StationKpi]:
+        totals = np.sum([r.totals for r in self.replications], axis=0)
+        processed = np.sum([r.processed for r in self.replications], axis=0)
+        passed = np.sum([r.passed for r in self.replications], axis=0)
+        out = []
+        for i, st in enumerate(self.layout.stations):
+            t = totals[i]
+            whole = float(t.sum())
+            shares = {s: (float(t[k]) / whole if whole > 0 else 0.0) for k, s in enumerate(STATES)}
+            planned = whole - float(t[5])
+            run = planned - float(t[1]) - float(t[2])
+            availability = run / planned if planned > 0 else 0.0
+            performance = float(t[0]) / run if run > 0 else 0.0
+            quality = float(passed[i]) / float(processed[i]) if processed[i] else 1.0
+            out.append(
+                StationKpi(st.id, st.name, st.servers, shares, availability, performance, quality)
+            )
+        return out
+
+    def bottlenecks(self) -> list[StationKpi]:
+        """Stations ranked by active share, the one holding the line back first."""
+        return sorted(self.stations(), key=lambda s: (-s.active, s.shares["blocked"]))
+
+    def to_dict(self) -> dict[str, Any]:
+        ranked = self.bottlenecks()
+        return {
+            "layout": {
+                "id": self.layout.id,
+                "version": self.layout.version,
+                "name": self.layout.name,
+                "digest": self.layout.digest(),
+            },
+            "engine": self.engine,
+            "jobs": self.jobs,
+            "horizon": self.horizon,
+            "replications": len(self.replications),
+            "seed": self.seed,
+            "confidence": self.confidence,
+            "warmup_jobs": self.warmup,
+            "warmup_reliable": self.warmup_reliable,
+            "target_reached": self.target_reached,
+            "throughput_per_hour": self.throughput.to_dict(),
+            "lead_time_seconds": self.lead_time.to_dict(),
+            "wip": self.wip.to_dict(),
+            "lead_time_quantiles": {str(q): v for q, v in self.lead_time_quantiles().items()},
+            "completed": int(sum(r.completed for r in self.replications)),
+            "scrapped": int(sum(r.scrapped for r in self.replications)),
+            "reworked": int(sum(r.reworked for r in self.replications)),
+            "stations": [s.to_dict() for s in self.stations()],
+            "bottleneck": ranked[0].id,
+            "bottleneck_ranking": [s.id for s in ranked],
+            "notes": list(self.notes),
+        }
+
+
+def simulate(
+    layout: Layout,
+    *,
+    jobs: int | None = None,
+    horizon: float | None = None,
+    replications: int | None = None,
+    seed: int | None = None,
+    warmup: int | Literal["auto"] | None = None,
+    engine: Engine = "auto",
+    confidence: float | None = None,
+    target_half_width: float | None = None,
+    max_replications: int | None = None,
+    trace_jobs: int = 20,
+    progress: Progress | None = None,
+) -> Report:
+    """Run ``layout``; arguments left out come from the layout's ``run`` section."""
+    run = layout.spec.run
+    if jobs is None and horizon is None:
+        jobs, horizon = run.jobs, run.horizon
+    if (jobs is None) == (horizon is None):
+        raise LayoutError([("run", None, "give jobs or horizon, not both")], layout.file)
+    if jobs is not None and not 1 <= jobs <= 10_000_000:
+        raise LayoutError(
+            [("run.jobs", None, "jobs must be between 1 and 10,000,000")], layout.file
+        )
+    if horizon is not None and not 0 < horizon <= 10 * 365 * 86400:
+        raise LayoutError(
+            [("run.horizon", None, "horizon must be above 0 and at most ten years of seconds")],
+            layout.file,
+        )
+    reps = replications if replications is not None else run.replications
+    seed = run.seed if seed is None else seed
+    confidence = confidence or run.confidence
+    target = target_half_width if target_half_width is not None else run.target_half_width
+    cap = max_replications or run.max_replications
+    if reps < 1 or cap < 1:
+        raise LayoutError([("run.replications", None, "at least one replication")], layout.file)
+    why_not = layout.exact_reason()
+    chosen = "exact" if engine == "auto" and why_not is None and jobs is not None else engine
+    if chosen == "auto":
+        chosen = "des"
+    if chosen == "exact" and (why_not is not None or jobs is None):
+        reason = why_not or "a horizon (the exact engine runs a job count)"
+        raise LayoutError(
+            [("engine", None, f"the exact engine cannot run this layout: {reason}")], layout.file
+        )
+    runner: _Runner = (
+        _Exact(layout, jobs or 0, seed) if chosen == "exact" else _Des(layout, jobs, horizon, seed)
+    )
+    want = warmup if warmup is not None else run.warmup
+    if want == "auto":
+        detail = mser_detail(runner.pilot(min(_PILOT, reps)))
+        warm, reliable = detail.truncate, detail.reliable
+    else:
+        warm, reliable = int(want), True
+    if jobs is not None and warm >= jobs:
+        raise LayoutError(
+            [
+                (
+                    "run.warmup",
+                    None,
+                    f"the warm-up ({warm} jobs) leaves nothing of "
+                    f"{jobs} jobs to measure; run more jobs",
+                )
+            ],
+            layout.file,
+        )
+    results: list[Replication] = []
+    total = cap if target else reps
+
+    def batch(start: int, count: int) -> np.ndarray:
+        got = runner.run(start, count, warm)
+        results.extend(got)
+        if progress:
+            progress(len(results), total)
+        return np.array([r.throughput for r in got])
+
+    reached = None
+    if target:
+        seq = replicate_until(
+            batch,
+            target=target,
+            confidence=confidence,
+            min_reps=max(2, min(reps, cap)),
+            max_reps=max(cap, 2),
+        )
+        reached = seq.reached
+    else:
+        step = max(1, min(reps, 50 if chosen == "exact" else 1))
+        for start in range(0, reps, step):
+            batch(start, min(step, reps - start))
+    notes = []
+    if not reliable:
+        notes.append(
+            "MSER-5 put the warm-up late in the run: run more jobs to be sure the "
+            "line reached a steady state"
+        )
+    if why_not and chosen == "des":
+        notes.append(f"general engine: {why_not}")
+    return Report(
+        layout,
+        chosen,
+        jobs,
+        horizon,
+        seed,
+        confidence,
+        warm,
+        reliable,
+        results,
+        runner.gantt(trace_jobs),
+        reached,
+        notes,
+    )
+
+
+class _Runner:
+    def pilot(self, count: int) -> np.ndarray:
+        """The mean lead-time series by job over the first replications."""
+        raise NotImplementedError
+
+    def run(self, start: int, count: int, warmup: int) -> list[Replication]:
+        raise NotImplementedError
+
+    def gantt(self, jobs: int) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+
+class _Exact(_Runner):
+    def __init__(self, layout: Layout, jobs: int, seed: int) -> None:
+        self.layout, self.jobs, self.seed = layout, jobs, seed
+        line = [layout.stations[i] for i in layout.line]
+        n = jobs
+        self.buffers = np.array(
+            [min(s.buffer if s.buffer is not None else n, n) for s in line[1:]], dtype=np.int64
+        )
+
+    def _samples(
+        self, start: int, count: int
+    ) -> tuple[list[Samples], np.ndarray, np.ndarray | None]:
+        samples = draw(self.layout, self.jobs, seed=self.seed, replications=count, start=start)
+        S, A = exact_times(self.layout, samples)
+        return samples, S, A
+
+    def pilot(self, count: int) -> np.ndarray:
+        _, S, A = self._samples(0, count)
+        return flowline.lead_times(S, self.buffers, A)[0].mean(axis=0)
+
+    def run(self, start: int, count: int, warmup: int) -> list[Replication]:
+        samples, S, A = self._samples(start, count)
+        summary = flowline.summarize(S, self.buffers, A, warmup=warmup)
+        leads = flowline.lead_times(S[:1], self.buffers, None if A is None else A[:1])[0]
+        m = len(self.layout.line)
+        out = []
+        for r, s in enumerate(samples):
+            totals = np.zeros((len(self.layout.stations), len(STATES)))
+            for k, i in enumerate(self.layout.line):
+                setup = self.layout.stations[i].setup
+                spent = 0.0
+                if setup is not None:
+                    v = s.variant[: self.jobs]
+                    lo = max(warmup, 1)
+                    spent = float(setup[v[lo - 1 : -1], v[lo:]].sum())
+                totals[i] = (
+                    summary.working[0, r, k] - spent,
+                    spent,
+                    0.0,
+                    summary.blocked[0, r, k],
+                    summary.starved[0, r, k],
+                    0.0,
+                )
+            counted = self.jobs - warmup
+            keep = leads[r, warmup:][:_KEEP_LEADS] if r < len(leads) else np.zeros(0)
+            out.append(
+                Replication(
+                    index=start + r,
+                    throughput=float(summary.throughput[0, r]) * 3600.0,
+                    lead_time=float(summary.lead_time_mean[0, r]),
+                    wip=float(summary.wip_mean[0, r]),
+                    totals=totals,
+                    completed=counted,
+                    scrapped=0,
+                    reworked=0,
+                    processed=np.full(len(self.layout.stations), counted),
+                    passed=np.full(len(self.layout.stations), counted),
+                    leads=keep,
+                )
+            )
+        del m
+        return out
+
+    def gantt(self, jobs: int) -> list[dict[str, Any]]:
+        if jobs <= 0:
+            return []
+        samples = draw(self.layout, min(jobs, self.jobs), seed=self.seed, replications=1)
+        S, A = exact_times(self.layout, samples)
+        rows = []
+        for row in flowline.gantt(S, self.buffers, A, jobs=min(jobs, self.jobs)):
+            st = self.layout.stations[self.layout.line[row["station"]]]
+            rows.append(
+                {
+                    "station": st.id,
+                    "server": 0,
+                    "job": row["job"],
+                    "state": "working",
+                    "start": row["start"],
+                    "end": row["finish"],
+                }
+            )
+            if row["departure"] > row["finish"]:
+                rows.append(
+                    {
+                        "station": st.id,
+                        "server": 0,
+                        "job": row["job"],
+                        "state": "blocked",
+                        "start": row["finish"],
+                        "end": row["departure"],
+                    }
+                )
+        return rows
+
+
+class _Des(_Runner):
+    def __init__(self, layout: Layout, jobs: int | None, horizon: float | None, seed: int) -> None:
+        self.layout, self.jobs, self.horizon, self.seed = layout, jobs, horizon, seed
+
+    def _one(self, index: int, trace: int = 0) -> Any:
+        from liquidfab.factory import des
+
+        (samples,) = draw(
+            self.layout, self.jobs or 1024, seed=self.seed, replications=1, start=index
+        )
+        return des.simulate(
+            self.layout, samples, jobs=self.jobs, horizon=self.horizon, trace_jobs=trace
+        )
+
+    def pilot(self, count: int) -> np.ndarray:
+        series = []
+        for r in range(count):
+            run = self._one(r)
+            lead = run.complete - run.release
+            series.append(lead[~np.isnan(lead)])
+        n = min(len(s) for s in series)
+        return np.mean([s[:n] for s in series], axis=0) if n else np.zeros(0)
+
+    def run(self, start: int, count: int, warmup: int) -> list[Replication]:
+        out = []
+        for index in range(start, start + count):
+            run = self._one(index)
+            done = np.sort(run.complete[~np.isnan(run.complete)])
+            if done.size <= warmup:
+                raise LayoutError(
+                    [
+                        (
+                            "run",
+                            None,
+                            f"replication {index} completed {done.size} "
+                            f"jobs, no more than the warm-up ({warmup}); run longer",
+                        )
+                    ],
+                    self.layout.file,
+                )
+            warm = float(done[warmup - 1]) if warmup else 0.0
+            end = float(self.horizon) if self.horizon is not None else float(done[-1])
+            counted = done[warmup:]
+            counted = counted[counted <= end]
+            span = end - warm
+            lead = run.complete - run.release
+            mask = (~np.isnan(run.complete)) & (run.complete > warm) & (run.complete <= end)
+            leads = lead[mask]
+            out.append(
+                Replication(
+                    index=index,
+                    throughput=counted.size / span * 3600.0 if span > 0 else 0.0,
+                    lead_time=float(leads.mean()) if leads.size else float("nan"),
+                    wip=float(run.wip(warm, end)),
+                    totals=run.state_totals(warm, end),
+                    completed=int(counted.size),
+                    scrapped=int(run.scrapped.sum()),
+                    reworked=int(run.reworked),
+                    processed=np.asarray(run.processed, dtype=np.float64),
+                    passed=np.asarray(run.passed, dtype=np.float64),
+                    leads=leads[:_KEEP_LEADS],
+                )
+            )
+        return out
+
+    def gantt(self, jobs: int) -> list[dict[str, Any]]:
+        if jobs <= 0:
+            return []
+        run = self._one(0, trace=jobs)
+        return [
+            {**row, "station": self.layout.stations[row["station"]].id}
+            if isinstance(row["station"], int | np.integer)
+            else row
+            for row in run.trace
+        ]
