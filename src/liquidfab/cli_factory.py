@@ -261,19 +261,19 @@ def sweep_cmd(
     for col in (
         "#",
         "layout",
-        "changes",
-        "throughput/h",
+        "throughput/h [CI]",
         "lead time (min)",
         "WIP",
         "bottleneck",
         "engine",
     ):
-        table.add_column(col, justify="right" if col in ("#", "throughput/h", "WIP") else "left")
+        table.add_column(
+            col, justify="right" if col in ("#", "throughput/h [CI]", "WIP") else "left"
+        )
     for k, row in enumerate(result.ranked()[:top], 1):
         table.add_row(
             str(k),
             row["name"],
-            escape(row["changes"] or "(base)"),
             f"{row['throughput_mean']:.3f} [{row['throughput_low']:.3f}, "
             f"{row['throughput_high']:.3f}]",
             f"{row['lead_time_mean'] / 60:,.1f}",
@@ -282,6 +282,9 @@ def sweep_cmd(
             row["engine"],
         )
     console.print(table)
+    legend = result.legend()
+    if legend:
+        console.print(escape(legend), soft_wrap=True)
     console.print(escape(result.verdict()), soft_wrap=True)
     console.print(f"{len(result.results)} layouts in {result.seconds:.1f} s")
     spec_out = sweep.spec.output
@@ -302,6 +305,7 @@ def sweep_cmd(
                     rows,
                     kpi=kpi,
                     title=f"{sweep.spec.sweep.name}: {kpi.replace('_', ' ')} against buffer places",
+                    best_name=best["name"],
                     fmt=fmt,
                 ),
                 folder / f"{kpi}-by-buffers.{fmt}",

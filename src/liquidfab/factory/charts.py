@@ -148,6 +148,7 @@ def render_sweep(
     kpi: str = "throughput",
     x: str = "buffers",
     title: str = "",
+    best_name: str | None = None,
     fmt: str = "png",
 ) -> bytes:
     """KPI with its confidence interval against a layout factor (total buffer places by
@@ -165,19 +166,26 @@ def render_sweep(
         for value in set(xs):
             idx = np.flatnonzero(xs == value)
             jitter[idx] = np.linspace(-0.25, 0.25, len(idx)) if len(idx) > 1 else 0
-    ax.errorbar(
-        xs + jitter,
-        ys,
-        yerr=[lo, hi],
-        fmt="o",
-        ms=3,
-        lw=0.8,
-        color="#1565c0",
-        ecolor="#90caf9",
-        capsize=2,
-        label="layout (mean and CI)",
-    )
-    best = int(np.argmax(ys)) if rows[0].get("higher_is_better", True) else int(np.argmin(ys))
+    groups = sorted({r.get("servers", 0) for r in rows})
+    for k, g in enumerate(groups):
+        idx = np.array([r.get("servers", 0) == g for r in rows])
+        label = f"{g} servers in all" if len(groups) > 1 else "layout"
+        ax.errorbar(
+            xs[idx] + jitter[idx],
+            ys[idx],
+            yerr=[lo[idx], hi[idx]],
+            fmt="o",
+            ms=3,
+            lw=0.8,
+            color=f"C{k % 10}",
+            capsize=2,
+            label=f"{label} (mean and CI)",
+        )
+    names = [r["name"] for r in rows]
+    if best_name in names:
+        best = names.index(best_name)
+    else:
+        best = int(np.argmax(ys)) if rows[0].get("higher_is_better", True) else int(np.argmin(ys))
     ax.plot(
         xs[best] + jitter[best],
         ys[best],

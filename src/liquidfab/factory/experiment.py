@@ -307,8 +307,19 @@ class SweepResult:
 
     def ranked(self) -> list[dict[str, Any]]:
         key = f"{self.kpi}_mean"
-        rows = self.rows()
-        return sorted(rows, key=lambda r: -r[key] if self.higher_is_better else r[key])
+        sign = -1 if self.higher_is_better else 1
+        # ties (common random numbers make them exact when a change cannot matter) go to
+        # the shorter lead time, then to the layout with fewer buffer places and servers
+        return sorted(
+            self.rows(),
+            key=lambda r: (
+                sign * r[key],
+                r["lead_time_mean"],
+                r["buffers"],
+                r["servers"],
+                r["name"],
+            ),
+        )
 
     def rows(self) -> list[dict[str, Any]]:
         out = []
@@ -339,33 +350,76 @@ class SweepResult:
     def best(self) -> dict[str, Any]:
         return self.ranked()[0]
 
+    def ties(self) -> list[str]:
+        """Layouts whose KPI equals the best's on every replication: with common random
+        numbers that means the change cannot matter here, not that it was not measured."""
+        ranked = self.ranked()
+        best = self._values(ranked[0]["name"])
+        return [r["name"] for r in ranked[1:] if self._values(r["name"]) == best]
+
+    def runner_up(self) -> str | None:
+        """The best layout that differs from the best on some replication."""
+        tied = set(self.ties())
+        for r in self.ranked()[1:]:
+            if r["name"] not in tied:
+                return r["name"]
+        return None
+
     def compare_best(self) -> Comparison | None:
         """The best against the runner-up, paired replication by replication."""
-        ranked = self.ranked()
-        if len(ranked) < 2:
+        other = self.runner_up()
+        if other is None:
             return None
-        by_name = {r["name"]: r for r in self.results}
-        a = by_name[ranked[0]["name"]]["values"][self.kpi]
-        b = by_name[ranked[1]["name"]]["values"][self.kpi]
+        a = self._values(self.best()["name"])
+        b = self._values(other)
         if len(a) != len(b) or len(a) < 2:
             return None
         return paired_difference(a, b, higher_is_better=self.higher_is_better)
 
     def verdict(self) -> str:
-        ranked = self.ranked()
-        best = ranked[0]
+        best = self.best()
         est = mean_ci(self._values(best["name"]))
         unit = {"throughput": "jobs/h", "lead_time": "s", "wip": "jobs"}[self.kpi]
         text = (
             f"Best layout: {best['name']} ({best['changes'] or 'the base'}): "
-            f"{self.kpi.replace('_', ' ')} {est} {unit}"
+            f"{self.kpi.replace('_', ' ')} {est} {unit}."
         )
+        ties = self.ties()
+        if ties:
+            text += (
+                f" {len(ties)} other layout{'s' if len(ties) > 1 else ''} gave the same "
+                f"{self.kpi.replace('_', ' ')} on every replication (e.g. {ties[0]}); the best "
+                "of them has the shortest lead time, then the fewest buffer places and servers."
+            )
         cmp = self.compare_best()
-        if cmp is not None:
-            text += ". Against the runner-up: " + cmp.sentence(
-                best["name"], ranked[1]["name"], kpi=self.kpi.replace("_", " "), unit=unit
+        other = self.runner_up()
+        if cmp is not None and other is not None:
+            text += " Against the runner-up: " + cmp.sentence(
+                best["name"], other, kpi=self.kpi.replace("_", " "), unit=unit
             )
         return text
+
+    def legend(self) -> str:
+        """What the generated layout names mean."""
+        grid = self.sweep.spec.grid
+        if grid is None:
+            return ""
+        parts = []
+        if grid.buffers is not None:
+            b = grid.buffers
+            which = (
+                list(b.sizes)
+                if b.sizes
+                else (
+                    b.stations or [self.sweep.base.stations[i].id for i in self.sweep.base.line[1:]]
+                )
+            )
+            parts.append(f"b<n>-<n>…: buffer places in front of {', '.join(which)}")
+        if grid.servers:
+            parts.append(f"s<n>-…: servers at {', '.join(grid.servers)}")
+        if grid.order:
+            parts.append("o<k>: the k-th station order of the grid")
+        return "Names: " + "; ".join(parts) if parts else ""
 
     def _values(self, name: str) -> list[float]:
         return next(r for r in self.results if r["name"] == name)["values"][self.kpi]

@@ -10,6 +10,7 @@ so that two layouts run with the same seed can be compared pair by pair.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -29,6 +30,9 @@ Engine = Literal["auto", "exact", "des"]
 Progress = Callable[[int, int], None]
 _PILOT = 5
 _KEEP_LEADS = 20_000
+# Numba's parallel kernels may not be entered from two threads at once under some
+# threading layers; a server runs simulations from a thread pool.
+_KERNEL = threading.Lock()
 
 
 @dataclass
@@ -321,13 +325,14 @@ class _Exact(_Runner):
 
     def pilot(self, count: int) -> np.ndarray:
         _, S, A = self._samples(0, count)
-        return flowline.lead_times(S, self.buffers, A)[0].mean(axis=0)
+        with _KERNEL:
+            return flowline.lead_times(S, self.buffers, A)[0].mean(axis=0)
 
     def run(self, start: int, count: int, warmup: int) -> list[Replication]:
         samples, S, A = self._samples(start, count)
-        summary = flowline.summarize(S, self.buffers, A, warmup=warmup)
-        leads = flowline.lead_times(S[:1], self.buffers, None if A is None else A[:1])[0]
-        m = len(self.layout.line)
+        with _KERNEL:
+            summary = flowline.summarize(S, self.buffers, A, warmup=warmup)
+            leads = flowline.lead_times(S[:1], self.buffers, None if A is None else A[:1])[0]
         out = []
         for r, s in enumerate(samples):
             totals = np.zeros((len(self.layout.stations), len(STATES)))
@@ -363,7 +368,6 @@ class _Exact(_Runner):
                     leads=keep,
                 )
             )
-        del m
         return out
 
     def gantt(self, jobs: int) -> list[dict[str, Any]]:
@@ -372,7 +376,9 @@ class _Exact(_Runner):
         samples = draw(self.layout, min(jobs, self.jobs), seed=self.seed, replications=1)
         S, A = exact_times(self.layout, samples)
         rows = []
-        for row in flowline.gantt(S, self.buffers, A, jobs=min(jobs, self.jobs)):
+        with _KERNEL:
+            trace = flowline.gantt(S, self.buffers, A, jobs=min(jobs, self.jobs))
+        for row in trace:
             st = self.layout.stations[self.layout.line[row["station"]]]
             rows.append(
                 {
