@@ -140,6 +140,7 @@ def test_well_known_names_versions_types_and_limits(client, node):
         "org.liquidfab.ledger.mandate",
         "org.liquidfab.ledger.mint",
         "org.liquidfab.product.publish",
+        "org.liquidfab.factory.publish",
     }
     assert doc["limits"]["max_message_bytes"] == node.limits.max_message_bytes
 

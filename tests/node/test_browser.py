@@ -180,3 +180,52 @@ def test_product_page_fits_a_phone(browser, served):
     expect(page.get_by_test_id("status")).to_contain_text("Valid so far")
     _no_horizontal_scroll(page)
     context.close()
+
+
+def test_factory_page_shows_the_line_its_kpis_and_charts(page, served, tmp_path):
+    """The world's e-bike line, simulated by the node: diagram, key figures, stations, charts."""
+    page.goto(served.url + "/factories")
+    listing = page.locator("#factories")
+    expect(listing.get_by_test_id("throughput").first).to_contain_text("±")
+    page.get_by_role("link", name="Voltwerk e-bike line A").click()
+    expect(page.get_by_role("heading", name="Voltwerk e-bike line A", exact=True)).to_be_visible()
+    expect(page).to_have_url(served.url + "/factories/com.voltwerk.trail.line-a")
+
+    diagram = page.get_by_test_id("diagram").locator("svg")
+    expect(diagram).to_be_visible()
+    box = diagram.bounding_box()
+    assert box is not None and box["width"] > 600 and box["height"] > 150
+    for station in ("frame-prep", "paint", "test-flash", "rework"):
+        expect(diagram.locator(f"g[data-station='{station}']")).to_be_visible()
+    expect(diagram.locator("g.station.bottleneck")).to_have_count(1)
+
+    throughput = page.get_by_test_id("throughput")
+    expect(throughput).to_be_visible()
+    assert float(throughput.inner_text().replace(",", "")) > 0
+    kpis = page.locator("#kpis")
+    expect(kpis).to_be_visible()
+    expect(kpis.get_by_role("cell", name="Throughput (jobs/h)")).to_be_visible()
+    stations = page.locator("#stations tbody tr")
+    expect(stations).to_have_count(7)
+    bottleneck = page.get_by_test_id("bottleneck").inner_text()
+    expect(page.locator(f"#stations tr[data-station='{bottleneck}'] .tag")).to_have_text(
+        "bottleneck"
+    )
+    expect(page.locator("#ranking li").first).to_contain_text(bottleneck)
+    expect(page.get_by_role("link", name="com.voltwerk.trail@1.0.0")).to_be_visible()
+
+    for chart in ("states-chart", "gantt-chart"):
+        page.locator(f"#{chart}").scroll_into_view_if_needed()
+        page.wait_for_function(f"() => document.getElementById('{chart}').naturalWidth > 0")
+    _no_horizontal_scroll(page)
+    page.screenshot(path=tmp_path / "factory.png", full_page=True)
+
+
+def test_factory_page_fits_a_phone(browser, served):
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    page.goto(served.url + "/factories/com.voltwerk.trail.line-a")
+    expect(page.get_by_test_id("diagram").locator("svg")).to_be_visible()
+    expect(page.locator("#kpis")).to_be_visible()
+    _no_horizontal_scroll(page)
+    context.close()

@@ -49,6 +49,7 @@ from pydantic import ValidationError
 from liquidfab.db import Database
 from liquidfab.db import messages as message_log
 from liquidfab.errors import ProtocolError
+from liquidfab.factory.model import layout_from_data
 from liquidfab.identity import SigningKey
 from liquidfab.node import Node, create_app
 from liquidfab.node.core import build_registry
@@ -283,6 +284,10 @@ def test_found_resources_conform_to_the_schema(fuzz_app, fuzz_node, participant)
     assert stored  # the participant's registration, at least
     shell = aas_id_b64(type_shell_id(lamp))
     version = {"product_id": lamp.id, "version": lamp.version}
+    line = layout_from_data(FUZZ_LAYOUT)
+    fuzz_node.publish_factory(participant, line)
+    layout = {"layout_id": line.id, "version": line.version}
+    factory = "/v1/factories/{layout_id}/{version}"
     cases = [
         schema["/v1/products/{product_id}"]["GET"].Case(path_parameters={"product_id": lamp.id}),
         schema["/v1/products/{product_id}/{version}"]["GET"].Case(path_parameters=version),
@@ -293,6 +298,17 @@ def test_found_resources_conform_to_the_schema(fuzz_app, fuzz_node, participant)
         schema["/v1/products/{product_id}/{version}/value"]["GET"].Case(path_parameters=version),
         schema["/aas/shells/{aas_identifier}"]["GET"].Case(
             path_parameters={"aas_identifier": shell}
+        ),
+        schema["/v1/factories/{layout_id}"]["GET"].Case(path_parameters={"layout_id": line.id}),
+        schema[factory]["GET"].Case(path_parameters=layout),
+        schema[factory + "/kpis"]["GET"].Case(path_parameters=layout),
+        schema[factory + "/diagram.svg"]["GET"].Case(path_parameters=layout),
+        *(
+            schema[factory + "/charts/{name}.{fmt}"]["GET"].Case(
+                path_parameters={**layout, "name": name, "fmt": fmt}
+            )
+            for name in ("states", "gantt")
+            for fmt in ("png", "svg")
         ),
         schema["/v1/participants/{did}"]["GET"].Case(path_parameters={"did": participant.did}),
         schema["/v1/participants"]["GET"].Case(query={"role": "owner"}),
@@ -308,6 +324,17 @@ def test_found_resources_conform_to_the_schema(fuzz_app, fuzz_node, participant)
         CASES[f"given {case.operation.label}"] += 1
         response = case.call_and_validate(app=fuzz_app, additional_checks=[liquidfab_answer])
         assert response.status_code == 200, response.text
+
+
+# A small line the fuzzed node publishes, so the factory routes have something to serve.
+FUZZ_LAYOUT = {
+    "layout": {"id": "org.example.fuzz.line", "version": "1.0.0", "name": "Fuzzed line"},
+    "stations": [
+        {"id": "cut", "buffer": 2, "process": {"kind": "exponential", "mean": 30}},
+        {"id": "pack", "buffer": 2, "process": 20},
+    ],
+    "run": {"jobs": 200, "replications": 2},
+}
 
 
 # -- hypothesis: signed messages, binary mode, batches -----------------------------------------

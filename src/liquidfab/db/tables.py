@@ -22,6 +22,8 @@ from sqlalchemy import (
 __all__ = [
     "account_history",
     "accounts",
+    "factory_layout_versions",
+    "factory_layouts",
     "ledger_chain",
     "ledger_checkpoints",
     "ledger_failed",
@@ -222,4 +224,28 @@ product_versions = Table(
     Column("definition", JSON, nullable=False),
     Column("published_us", BigInteger, nullable=False),
     Column("published_by", String(500), nullable=False),
+)
+
+factory_layouts = Table(
+    "factory_layouts",
+    metadata,
+    Column("id", String(200), primary_key=True),
+    Column("owner", String(200), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("latest", String(100), nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+)
+
+factory_layout_versions = Table(
+    "factory_layout_versions",
+    metadata,
+    Column("layout_id", String(200), primary_key=True),
+    Column("version", String(100), primary_key=True),
+    Column("digest", String(100), nullable=False),
+    Column("document", JSON, nullable=False),
+    Column("product", String(400), nullable=True),
+    Column("published_us", BigInteger, nullable=False),
+    Column("published_by", String(500), nullable=False),
+    Index("ix_factory_layout_versions_product", "product"),
 )

@@ -11,6 +11,7 @@ import liquidfab
 from liquidfab.node.core import Node
 from liquidfab.node.pages import install_pages
 from liquidfab.node.problems import PROBLEM_JSON, install_problem_handlers
+from liquidfab.node.routes_factories import router as factories_router
 from liquidfab.node.routes_ledger import router as ledger_router
 from liquidfab.node.routes_messages import envelope_schema
 from liquidfab.node.routes_messages import router as messages_router
@@ -51,6 +52,7 @@ def create_app(node: Node) -> FastAPI:
     app.include_router(read_router)
     app.include_router(ledger_router)
     app.include_router(products_router)
+    app.include_router(factories_router)
     install_pages(app)
 
     def openapi() -> dict[str, Any]:

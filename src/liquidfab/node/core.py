@@ -13,10 +13,14 @@ from typing import Any
 from liquidfab.db import Database
 from liquidfab.db import participants as directory
 from liquidfab.errors import LiquidfabError
+from liquidfab.factory.messages import PUBLISH as PUBLISH_LAYOUT
+from liquidfab.factory.messages import add_factory_types, publishable_document
+from liquidfab.factory.model import Layout
 from liquidfab.identity import Keystore, SigningKey
 from liquidfab.ledger import Ledger, LedgerInfo
 from liquidfab.ledger.messages import MINT, OPEN_ACCOUNT, add_ledger_types, apply_settlement
 from liquidfab.ledger.service import maybe_checkpoint
+from liquidfab.node.factories import FactoryShelf
 from liquidfab.node.products import Shelf
 from liquidfab.product import Product
 from liquidfab.product.messages import PUBLISH, add_product_types
@@ -37,6 +41,7 @@ def build_registry() -> Registry:
     add_participant_types(registry)
     add_ledger_types(registry)
     add_product_types(registry)
+    add_factory_types(registry)
     return registry
 
 
@@ -68,6 +73,7 @@ class Node:
         self.ledger = Ledger(database, signer=key, writer=self.dispatcher._writer)
         self.ledger.define_ledger(*NETWORK_TOKEN, treasury_owner=key.did)
         self.products = Shelf(database)
+        self.factories = FactoryShelf(database)
 
     def _settle(self, ctx: Context) -> list[dict[str, Any]]:
         applied = apply_settlement(ctx)
@@ -156,6 +162,17 @@ class Node:
         """
         message = sign_message(key, PUBLISH, {"definition": product.document()})
         outcome = self._accepted(message, f"publishing {product.id}@{product.version}")
+        return outcome.body["result"]
+
+    def publish_factory(self, key: SigningKey, layout: Layout) -> dict[str, Any]:
+        """Publish ``layout`` signed by ``key``; the node's result.
+
+        The layout's product, when it was compiled with one, is named as the published
+        ``id@version`` (publish the product first). Publishing the very same layout
+        again is answered with ``result: exists``.
+        """
+        message = sign_message(key, PUBLISH_LAYOUT, {"layout": publishable_document(layout)})
+        outcome = self._accepted(message, f"publishing layout {layout.id}@{layout.version}")
         return outcome.body["result"]
 
     def _accepted(self, message: Any, what: str) -> Outcome:

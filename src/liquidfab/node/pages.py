@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -12,10 +13,13 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 
 from liquidfab.db import messages as message_log
 from liquidfab.db import participants as directory
 from liquidfab.errors import ProtocolError
+from liquidfab.factory import catalog as layouts
+from liquidfab.factory.diagram import STATE_COLOURS
 from liquidfab.ledger import Transfer, TransferFlags, format_amount, reads
 from liquidfab.node.routes_messages import message_path
 from liquidfab.product import catalog
@@ -157,9 +161,10 @@ def product_page(request: Request, product_id: str, version: str | None = None) 
             catalog.get_product(conn, product_id),
             catalog.versions_of(conn, product_id),
             {p["did"]: p["display_name"] for p in directory.list_participants(conn)},
+            layouts.layouts_of_product(conn, f"{product.id}@{product.version}"),
         )
 
-    row, versions, names = node.database.read(load)
+    row, versions, names, lines = node.database.read(load)
     options = [_option_view(o) for o in product.options.values()]
     groups: dict[str, list[dict[str, Any]]] = {}
     for view in options:
@@ -175,7 +180,102 @@ def product_page(request: Request, product_id: str, version: str | None = None) 
             "names": names,
             "groups": groups,
             "options_json": options,
+            "lines": lines,
             "api": f"/v1/products/{product.id}/{product.version}",
+        },
+    )
+
+
+# A list page simulates the layouts it has not simulated yet for at most this long; the
+# rest say so and are simulated when their own page is opened.
+LIST_BUDGET_SECONDS = 10.0
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "\u2013"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _number(value: float | None, digits: int = 1) -> str:
+    return "\u2013" if value is None else f"{value:,.{digits}f}"
+
+
+def _percent(value: float | None) -> str:
+    return "\u2013" if value is None else f"{value:.0%}"
+
+
+templates.env.globals["duration"] = _duration
+templates.env.globals["number"] = _number
+templates.env.globals["percent"] = _percent
+templates.env.globals["state_colours"] = STATE_COLOURS
+
+
+@router.get("/factories", response_class=HTMLResponse)
+def factories_page(request: Request) -> HTMLResponse:
+    node = request.app.state.node
+
+    def load(conn):  # type: ignore[no-untyped-def]
+        return (
+            layouts.list_layouts(conn),
+            {p["did"]: p["display_name"] for p in directory.list_participants(conn)},
+        )
+
+    rows, names = node.database.read(load)
+    started = time.monotonic()
+    entries = []
+    for row in rows:
+        item = node.factories.get(row["id"], row["latest"])
+        kpis = None
+        if item is not None and (
+            item.simulated or time.monotonic() - started < LIST_BUDGET_SECONDS
+        ):
+            kpis = item.kpis_or_none()
+        entries.append({"row": row, "item": item, "kpis": kpis})
+    return templates.TemplateResponse(
+        request, "factories.html", {"node": node, "entries": entries, "names": names}
+    )
+
+
+@router.get("/factories/{layout_id}", response_class=HTMLResponse)
+@router.get("/factories/{layout_id}/{version}", response_class=HTMLResponse)
+def factory_page(request: Request, layout_id: str, version: str | None = None) -> HTMLResponse:
+    node = request.app.state.node
+    item = node.factories.get(layout_id, version)
+    if item is None:
+        raise ProtocolError("not-found", f"this node holds no factory layout {layout_id}.", 404)
+    layout = item.layout
+
+    def load(conn):  # type: ignore[no-untyped-def]
+        return (
+            layouts.get_layout(conn, layout.id),
+            layouts.get_version(conn, layout.id, layout.version),
+            layouts.versions_of(conn, layout.id),
+            {p["did"]: p["display_name"] for p in directory.list_participants(conn)},
+        )
+
+    row, published, versions, names = node.database.read(load)
+    kpis = item.kpis_or_none()
+    api = f"/v1/factories/{layout.id}/{layout.version}"
+    return templates.TemplateResponse(
+        request,
+        "factory.html",
+        {
+            "node": node,
+            "layout": layout,
+            "row": row,
+            "published": published,
+            "versions": versions,
+            "names": names,
+            "kpis": kpis,
+            "failure": item.failure(),
+            "by_station": {s["id"]: s for s in (kpis or {}).get("stations", [])},
+            "diagram": Markup(item.diagram()),  # built from escaped parts (factory.diagram)
+            "api": api,
         },
     )
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from liquidfab.errors import LiquidfabError
+from liquidfab.errors import LayoutError, LiquidfabError
+from liquidfab.factory.model import load_layout
 from liquidfab.identity import Keystore
 from liquidfab.node.core import Node
 from liquidfab.product import load_product, product_from_data
@@ -21,11 +22,13 @@ from liquidfab.protocol.participants import Role
 
 __all__ = [
     "World",
+    "WorldFactory",
     "WorldParticipant",
     "WorldProduct",
     "default_db_url",
     "load_world",
     "open_world_node",
+    "publish_world_factory",
     "publish_world_product",
 ]
 
@@ -58,8 +61,18 @@ class WorldProduct(BaseModel):
     )
 
 
+class WorldFactory(BaseModel):
+    """A factory layout file the world publishes, after its products."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file: str = Field(description="Layout file, relative to the world folder.")
+    publisher: str = Field(description="Key of the participant that publishes it.")
+
+
 class World(BaseModel):
-    """A world file: a title, a description, the participants and their products."""
+    """A world file: a title, a description, the participants, their products and
+    factory layouts."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -67,6 +80,7 @@ class World(BaseModel):
     description: str = ""
     participants: list[WorldParticipant]
     products: list[WorldProduct] = Field(default_factory=list)
+    factories: list[WorldFactory] = Field(default_factory=list)
 
     def keystore(self, folder: Path) -> Keystore:
         return Keystore(folder / "keys")
@@ -123,6 +137,8 @@ def open_world_node(folder: str | Path, db_url: str | None = None) -> Node:
                 node.mint(minter, wallet, int(amount))
     for item in world.products:
         publish_world_product(node, folder, item, keystore)
+    for layout in world.factories:
+        publish_world_factory(node, folder, layout, keystore)
     node.checkpoint()
     return node
 
@@ -147,3 +163,18 @@ def publish_world_product(node: Node, folder: Path, item: WorldProduct, keystore
         if supplier["id"] in item.suppliers:
             supplier["did"] = keystore.get_or_create(item.suppliers[supplier["id"]]).did
     node.publish_product(publisher, product_from_data(data, file=str(path)))
+
+
+def publish_world_factory(node: Node, folder: Path, item: WorldFactory, keystore: Keystore) -> None:
+    """Publish a world's factory layout, signed by the world's own key for its publisher.
+
+    A layout names its product by a file (``product: product.yaml``); the node knows the
+    product by the id and version the world published it under, and that is what the
+    signed layout says.
+    """
+    path = folder / item.file
+    try:
+        layout = load_layout(path)
+    except LayoutError as e:
+        raise LiquidfabError(f"the world's layout does not load:\n{e}") from e
+    node.publish_factory(keystore.get_or_create(item.publisher), layout)
