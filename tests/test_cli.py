@@ -108,6 +108,7 @@ def running_world(tmp_path_factory):
     shutil.copy(EXAMPLE / "world.yaml", world / "world.yaml")
     shutil.copytree(EXAMPLE / "messages", world / "messages")
     shutil.copy(EXAMPLE / "product.yaml", world / "product.yaml")
+    shutil.copy(EXAMPLE / "factory.yaml", world / "factory.yaml")
     port = _free_port()
     exe = Path(sys.executable).with_name("liquidfab")
     proc = subprocess.Popen(
@@ -369,3 +370,27 @@ def test_product_publish_to_the_running_world(running_world, tmp_path):
     assert again.exit_code == 2  # the file names another manufacturer did than the world's key
     page = httpx.get(f"{url}/products/com.voltwerk.trail")
     assert page.status_code == 200 and "Configure" in page.text
+
+
+def test_factory_publish_to_the_running_world(running_world, tmp_path):
+    world, url, _ = running_world
+    keys = str(world / "keys")
+    listed = httpx.get(f"{url}/v1/factories").json()
+    assert [f["id"] for f in listed] == ["com.voltwerk.trail.line-a"]  # from world.yaml
+    layout = EXAMPLE / "factory.yaml"
+    same = invoke("factory", "publish", str(layout), "--key", "voltwerk", "--node", url, "-k", keys)
+    assert same.exit_code == 0, same.output
+    assert '"exists"' in same.output  # the world published this very version at start-up
+    changed = tmp_path / "factory.yaml"
+    text = layout.read_text().replace("version: 1.0.0", "version: 1.1.0")
+    changed.write_text(text.replace("buffer: 6", "buffer: 8"))
+    shutil.copy(EBIKE, tmp_path / "product.yaml")
+    new = invoke("factory", "publish", str(changed), "--key", "voltwerk", "--node", url, "-k", keys)
+    assert new.exit_code == 0, new.output
+    versions = httpx.get(f"{url}/v1/factories/com.voltwerk.trail.line-a").json()
+    assert "1.1.0" in str(versions)
+    other = invoke("factory", "publish", str(changed), "--key", "ada", "--node", url, "-k", keys)
+    assert other.exit_code == 2  # the layout id belongs to its first publisher
+    assert "unauthorized" in other.output
+    page = httpx.get(f"{url}/factories/com.voltwerk.trail.line-a/1.1.0", timeout=60)
+    assert page.status_code == 200 and "<svg" in page.text

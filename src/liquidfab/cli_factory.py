@@ -334,7 +334,7 @@ def compare_cmd(
         raise _fail("--kpi is throughput, lead_time or wip")
     first, second = _load(a, product), _load(b, product)
     kwargs = {
-        "jobs": jobs,
+        "jobs": jobs or first.spec.run.jobs,
         "replications": reps or first.spec.run.replications,
         "seed": seed if seed is not None else first.spec.run.seed,
     }
@@ -383,3 +383,42 @@ def schema(
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(layout_json_schema(), indent=2, sort_keys=True) + "\n", "utf-8")
     console.print(str(out))
+
+
+@factory_app.command("publish")
+def publish(
+    file: LayoutArg,
+    key: Annotated[str, typer.Option("--key", help="The publisher's key name.")],
+    product: ProductOpt = None,
+    node: Annotated[str, typer.Option(help="Node URL.")] = "http://127.0.0.1:8000",
+    keystore: Annotated[
+        Path,
+        typer.Option("--keystore", "-k", envvar="LIQUIDFAB_KEYSTORE", help="Keystore folder."),
+    ] = Path.home() / ".liquidfab" / "keys",
+) -> None:
+    """Sign the layout with KEY and publish it (its product must be published first; a
+    version is immutable)."""
+    import httpx
+
+    from liquidfab.factory.messages import PUBLISH, publishable_document
+    from liquidfab.identity import Keystore
+    from liquidfab.protocol import CONTENT_TYPE, sign_message
+
+    layout = _load(file, product)
+    try:
+        signer = Keystore(keystore).get(key)
+        message = sign_message(signer, PUBLISH, {"layout": publishable_document(layout)})
+    except LiquidfabError as e:
+        raise _fail(str(e)) from e
+    try:
+        response = httpx.post(
+            f"{node.rstrip('/')}/v1/messages",
+            content=message.to_json(),
+            headers={"content-type": CONTENT_TYPE},
+            timeout=60,
+        )
+    except httpx.HTTPError as e:
+        raise _fail(f"cannot reach {node}: {e}") from e
+    console.print_json(response.text)
+    if response.status_code >= 400:
+        raise typer.Exit(2)

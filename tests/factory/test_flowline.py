@@ -166,7 +166,9 @@ def station_times(S, D, A):
     own[..., 1:] = D[..., :-1]
     start = np.maximum(up, own)
     work = np.broadcast_to(S[None], D.shape)
-    return work, np.maximum(0.0, up - own), D - (start + work), start[:, :, 0]
+    # time in the system starts at the arrival; on a saturated line, at station 0
+    entry = start[:, :, 0] if A is None else np.broadcast_to(A[None], start[:, :, 0].shape)
+    return work, np.maximum(0.0, up - own), D - (start + work), entry
 
 
 def wip_by_events(entry, leave, t0, t1):

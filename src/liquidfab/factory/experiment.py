@@ -426,6 +426,18 @@ class SweepResult:
 
     def write_table(self, path: Path) -> Path:
         path = Path(path)
+        if path.suffix not in (".csv", ".parquet"):
+            raise LayoutError(
+                [
+                    (
+                        "table",
+                        None,
+                        f"a table is written as .csv or .parquet, "
+                        f"not {path.suffix or 'no suffix'!r}",
+                    )
+                ],
+                str(path),
+            )
         path.parent.mkdir(parents=True, exist_ok=True)
         rows = self.ranked()
         if path.suffix == ".parquet":
@@ -539,11 +551,23 @@ def _locally(
 def _on_dask(
     tasks: list[dict[str, Any]], scheduler: str, progress: Callable[[int, int], None] | None
 ) -> list[dict[str, Any]]:
+    import re
+
     from distributed import Client, as_completed
 
+    if not re.fullmatch(r"(tcp|tls)://[^\s/:]+:\d{1,5}", scheduler):
+        raise LayoutError(
+            [
+                (
+                    "scheduler",
+                    None,
+                    f"{scheduler!r} is not a Dask scheduler address; write tcp://host:port",
+                )
+            ]
+        )
     try:
         client = Client(scheduler, timeout="10s")
-    except OSError as e:
+    except (OSError, ValueError, TimeoutError) as e:
         raise LayoutError(
             [("scheduler", None, f"cannot reach the Dask scheduler at {scheduler}: {e}")]
         ) from e

@@ -102,7 +102,9 @@ def _summary_kernel(
         wip = 0.0
         for j in range(N):
             up = 0.0 if saturated else arrivals[r, j]
-            entry = _max(up, last[0])
+            # time in the system: from the order's arrival, or on a saturated line from
+            # the start at station 0 (the first station never waits for work)
+            entry = _max(up, last[0]) if saturated else up
             if j < warmup:  # the same recursion, nothing counted
                 for i in range(M):
                     t = _max(up, last[i]) + s[i, j]
@@ -262,15 +264,17 @@ class FlowSummary:
     - ``warm_time``: departure of job ``warmup - 1`` from the last station (0 without
       warm-up); the measured window is ``[warm_time, makespan]``.
     - ``throughput``: counted jobs / window length, in jobs per second.
-    - ``lead_time_mean``: mean time from start at station 0 (``max(A[j], D[0, j-1])``)
-      to departure from the last station, over counted jobs.
+    - ``lead_time_mean``: mean time in the system, to departure from the last station,
+      over counted jobs: from the order's arrival ``A[j]`` (its wait for station 0
+      included), or on a saturated line from the start at station 0.
     - ``working``, ``starved``, ``blocked``: seconds per station over counted jobs; they
       add up to ``D[i, N-1] - D[i, warmup-1]`` for each station (up to rounding).
-    - ``wip_mean``: time-average number of jobs in the line (started at station 0, not yet
-      departed from the last) over the window. It is the exact integral, not Little's law:
-      counted jobs' time in the line clipped to the window, over its length (every job
-      before the warm-up has left by ``warm_time``, FIFO). Without warm-up it equals
-      Little's law (total lead time / makespan).
+    - ``wip_mean``: time-average number of jobs in the system (arrived, or on a saturated
+      line started at station 0, and not yet departed from the last) over the window. It
+      is the exact integral, not Little's law: counted jobs' time in the system clipped to
+      the window, over its length (every job before the warm-up has left by
+      ``warm_time``, FIFO). Without warm-up it equals Little's law (total lead time /
+      makespan).
     """
 
     makespan: np.ndarray
@@ -343,7 +347,8 @@ def summarize(S: Any, buffers: Any, arrivals: Any = None, warmup: int = 0) -> Fl
 
 
 def lead_times(S: Any, buffers: Any, arrivals: Any = None) -> np.ndarray:
-    """Every job's lead time ``D[M-1, j] - max(A[j], D[0, j-1])``, float64 [V, R, N].
+    """Every job's lead time ``D[M-1, j] - A[j]`` (saturated: ``- D[0, j-1]``), float64
+    [V, R, N].
 
     For lead-time distributions (quantiles, histograms) at N values per replication
     rather than the M N of :func:`departures`.

@@ -69,12 +69,15 @@ class Calendar:
 
     def finish(self, start: float, work: float) -> float:
         """When ``work`` seconds of working time begun at ``start`` are done."""
+        if work <= 0:
+            return start
         week_work = sum(b - a for a, b in self.spans)
-        t = start
+        # any WEEK-long stretch holds exactly week_work of working time, so whole weeks
+        # can be skipped; an exact multiple keeps its last week to find the finish in it
         weeks, rest = divmod(work, week_work)
-        t += weeks * WEEK
         if rest == 0:
-            return t if weeks else start
+            weeks, rest = weeks - 1, week_work
+        t = start + weeks * WEEK
         base = math.floor(t / WEEK) * WEEK
         while True:
             for a, b in self.spans:
@@ -208,6 +211,15 @@ class Layout:
         """A variant of this layout, for sweeps. ``changes`` maps ``buffers`` (a list in
         line order, or station id → size), ``servers`` (station id → count) and
         ``order`` (line station ids in a new order)."""
+        unknown = sorted(set(changes) - {"buffers", "servers", "order"})
+        if unknown:
+            raise LayoutError(
+                [
+                    (k, None, "not a change a sweep can make (buffers, servers, order)")
+                    for k in unknown
+                ],
+                self.file,
+            )
         doc = self.document()
         by_id = {s["id"]: s for s in doc["stations"]}
         problems: list[Problem] = []

@@ -93,7 +93,10 @@ class Samples:
         if self._arr is not None and self.arrival is not None:
             gaps = self.layout.interarrival.sample(self._arr, more)  # type: ignore[union-attr]
             start = self.arrival[-1] if have else 0.0
-            self.arrival = np.concatenate([self.arrival, start + np.cumsum(gaps)])
+            # one running sum continued, so blocks give the same times as one draw
+            self.arrival = np.concatenate(
+                [self.arrival, np.cumsum(np.concatenate([[start], gaps]))[1:]]
+            )
 
 
 def _per_variant(times: tuple, variant: np.ndarray, rng: np.random.Generator) -> np.ndarray:
