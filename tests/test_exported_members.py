@@ -14,6 +14,7 @@ PACKAGES = [
     "liquidfab.node",
     "liquidfab.ledger",
     "liquidfab.product",
+    "liquidfab.factory",
 ]
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from liquidfab.errors import LayoutError
-from liquidfab.factory import STATES, load_layout, simulate
+from liquidfab.factory import STATES, load_layout, simulate, simulate_buffer_variants
 
 HEAD = "layout: {id: com.example.line, version: 1.0.0, name: Test line}\n"
 
@@ -425,3 +425,42 @@ def test_littles_law_with_an_order_stream_on_the_des_engine():
         report.throughput.mean / 3600 * report.lead_time.mean, rel=0.05
     )
     assert report.wip.mean == pytest.approx(1.5, rel=0.15)  # L = rho / (1 - rho)
+
+
+# --- buffer variants on the exact engine's variants axis -------------------------------
+
+
+def _buffer_variants():
+    base = layout(RANDOM + "mix: [{name: x, weight: 2}, {name: y}]\n")
+    return base, [base.revised({"buffers": b}) for b in ([1, 1, 1], [3, 0, 3], [0, 8, 2])]
+
+
+def test_buffer_variants_in_one_call_equal_one_run_each():
+    _, variants = _buffer_variants()
+    together = simulate_buffer_variants(variants, warmup=50, replications=4)
+    for lay, got in zip(variants, together, strict=True):
+        alone = simulate(lay, warmup=50, replications=4, trace_jobs=0)
+        assert got.engine == alone.engine == "exact"
+        for kpi in ("throughput", "lead_time", "wip"):
+            assert np.array_equal(got.values(kpi), alone.values(kpi))
+        assert np.array_equal(
+            np.array([r.totals for r in got.replications]),
+            np.array([r.totals for r in alone.replications]),
+        )
+
+
+def test_buffer_variants_share_the_longest_auto_warmup():
+    _, variants = _buffer_variants()
+    together = simulate_buffer_variants(variants, replications=3)
+    alone = [simulate(lay, replications=3, trace_jobs=0).warmup for lay in variants]
+    assert {r.warmup for r in together} == {max(alone)}
+
+
+def test_buffer_variants_refuse_other_differences_and_other_engines():
+    _, variants = _buffer_variants()
+    faster = layout(RANDOM.replace("mean: 20}", "mean: 19}", 1))
+    with pytest.raises(LayoutError, match="more than buffer sizes"):
+        simulate_buffer_variants([variants[0], faster])
+    with pytest.raises(LayoutError, match="exact engine"):
+        simulate_buffer_variants([layout(PARALLEL)])
+    assert simulate_buffer_variants([]) == []

@@ -18,7 +18,14 @@ from liquidfab.factory.experiment import SweepFile, SweepResult, load_sweep, run
 from liquidfab.factory.format import LayoutFile, layout_json_schema
 from liquidfab.factory.model import Calendar, Layout, Station, layout_from_data, load_layout
 from liquidfab.factory.sampling import Samples, draw, exact_times
-from liquidfab.factory.simulation import STATES, Replication, Report, StationKpi, simulate
+from liquidfab.factory.simulation import (
+    STATES,
+    Replication,
+    Report,
+    StationKpi,
+    simulate,
+    simulate_buffer_variants,
+)
 from liquidfab.factory.statistics import Comparison, Estimate, mean_ci, paired_difference
 
 __all__ = [
@@ -51,4 +58,5 @@ __all__ = [
     "paired_difference",
     "run_sweep",
     "simulate",
+    "simulate_buffer_variants",
 ]

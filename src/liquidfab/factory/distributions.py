@@ -60,6 +60,8 @@ class _Dist(BaseModel):
 
 
 class Deterministic(_Dist):
+    """A fixed time: a machine cycle, a timed program step."""
+
     kind: Literal["deterministic"] = "deterministic"
     value: Seconds
 
@@ -79,6 +81,9 @@ class Deterministic(_Dist):
 
 
 class Exponential(_Dist):
+    """Memoryless times (cv 1): arrivals of independent orders, failures of wear-free
+    parts; the case queueing formulas are written for."""
+
     kind: Literal["exponential"] = "exponential"
     mean_: Positive = Field(alias="mean")
 
@@ -130,6 +135,8 @@ class Lognormal(_Dist):
 
 
 class Triangular(_Dist):
+    """Low, most likely and high: what an engineer can estimate before any data exist."""
+
     kind: Literal["triangular"] = "triangular"
     low: Seconds
     mode: Seconds
@@ -158,6 +165,8 @@ class Triangular(_Dist):
 
 
 class Uniform(_Dist):
+    """Any time between two bounds equally likely."""
+
     kind: Literal["uniform"] = "uniform"
     low: Seconds
     high: Seconds

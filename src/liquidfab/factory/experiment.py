@@ -37,6 +37,7 @@ __all__ = [
 ]
 
 MAX_VARIANTS = 100_000
+_CHUNK = 32  # layouts per task
 KPIS = {"throughput": True, "lead_time": False, "wip": False}
 
 
@@ -100,6 +101,9 @@ class OutputSpec(_Model):
 
 
 class SweepFile(_Model):
+    """A sweep: the base layout, the variants to run (explicit and a grid), and where
+    the results go."""
+
     sweep: SweepInfo
     variants: list[VariantChange] = Field(default_factory=list, max_length=10_000)
     grid: Grid | None = None
@@ -258,27 +262,61 @@ def _product(document_json: str) -> Any:
     return product_from_data(json.loads(document_json))
 
 
-def run_variant(task: Mapping[str, Any]) -> dict[str, Any]:
-    """One variant, run where the task lands (a local process or a Dask worker): only
-    plain data goes in and out."""
-    product = _product(task["product"]) if task.get("product") else None
-    layout = layout_from_data(task["layout"], product=product, file=task["name"])
-    layout = layout.revised(task["changes"])
-    from liquidfab.factory.simulation import simulate
+def run_task(task: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A group of variants, run where the task lands (a local process or a Dask worker):
+    only plain data goes in and out. Variants that differ from each other only in buffer
+    sizes of a serial line run together on the exact engine's variants axis."""
+    from liquidfab.factory.simulation import simulate, simulate_buffer_variants
 
-    report = simulate(layout, trace_jobs=0, **task["run"])
-    d = report.to_dict()
-    return {
-        "name": task["name"],
-        "changes": task["changes"],
-        "engine": report.engine,
-        "summary": d,
-        "values": {k: report.values(k).tolist() for k in KPIS},
-        "buffers": sum(
-            s.buffer or 0 for s in layout.stations if not s.rework and s.index != layout.line[0]
-        ),
-        "servers": sum(s.servers for s in layout.stations),
-    }
+    product = _product(task["product"]) if task.get("product") else None
+    base = layout_from_data(task["layout"], product=product, file=task["file"])
+    layouts = [base.revised(changes) for _, changes in task["variants"]]
+    run = dict(task["run"])
+    together = (
+        len(layouts) > 1
+        and run.get("engine", "auto") in ("auto", "exact")
+        and run.get("horizon") is None
+        and all(lay.exact_reason() is None for lay in layouts)
+    )
+    if together:
+        kwargs = {
+            k: run[k] for k in ("jobs", "replications", "seed", "warmup", "confidence") if k in run
+        }
+        reports = simulate_buffer_variants(layouts, **kwargs)
+    else:
+        reports = [simulate(lay, trace_jobs=0, **run) for lay in layouts]
+    out = []
+    for (name, changes), layout, report in zip(task["variants"], layouts, reports, strict=True):
+        out.append(
+            {
+                "name": name,
+                "changes": changes,
+                "engine": report.engine,
+                "summary": report.to_dict(),
+                "values": {k: report.values(k).tolist() for k in KPIS},
+                "buffers": sum(
+                    s.buffer or 0
+                    for s in layout.stations
+                    if not s.rework and s.index != layout.line[0]
+                ),
+                "servers": sum(s.servers for s in layout.stations),
+            }
+        )
+    return out
+
+
+def _groups(variants: list[tuple[str, dict[str, Any]]]) -> list[list[tuple[str, dict[str, Any]]]]:
+    """Variants that differ only in buffers go together, in chunks of a fixed size: the
+    chunks (and so each chunk's common warm-up) do not depend on how many workers run
+    them, so a sweep gives the same figures locally, on two cores or on a cluster."""
+    import json
+
+    by_key: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for name, changes in variants:
+        key = json.dumps({k: v for k, v in changes.items() if k != "buffers"}, sort_keys=True)
+        by_key.setdefault(key, []).append((name, changes))
+    size = _CHUNK
+    return [group[i : i + size] for group in by_key.values() for i in range(0, len(group), size)]
 
 
 def _init_worker() -> None:
@@ -493,22 +531,23 @@ def run_sweep(
         )
     product = sweep.base.product
     product_doc = json.dumps(product.document()) if product is not None else None
+    count = workers or os.cpu_count() or 1
     tasks = [
         {
-            "name": name,
-            "changes": changes,
+            "file": sweep.base.file,
+            "variants": group,
             "layout": sweep.base.document(),
             "product": product_doc,
             "run": overrides,
         }
-        for name, changes in sweep.variants
+        for group in _groups(sweep.variants)
     ]
     started = time.perf_counter()
     results: list[dict[str, Any]] = []
     if scheduler:
-        results = _on_dask(tasks, scheduler, progress)
+        results = _on_dask(tasks, scheduler, progress, len(sweep.variants))
     else:
-        results = _locally(tasks, workers, progress)
+        results = _locally(tasks, count, progress, len(sweep.variants))
     order = {name: k for k, (name, _) in enumerate(sweep.variants)}
     results.sort(key=lambda r: order[r["name"]])
     out = SweepResult(sweep, results, sweep.spec.sweep.kpi, time.perf_counter() - started)
@@ -517,15 +556,17 @@ def run_sweep(
 
 
 def _locally(
-    tasks: list[dict[str, Any]], workers: int | None, progress: Callable[[int, int], None] | None
+    tasks: list[dict[str, Any]],
+    workers: int,
+    progress: Callable[[int, int], None] | None,
+    total: int,
 ) -> list[dict[str, Any]]:
-    count = workers or os.cpu_count() or 1
-    results = []
-    if count == 1 or len(tasks) == 1:
+    results: list[dict[str, Any]] = []
+    if workers == 1 or len(tasks) == 1:
         for task in tasks:
-            results.append(run_variant(task))
+            results.extend(run_task(task))
             if progress:
-                progress(len(results), len(tasks))
+                progress(len(results), total)
         return results
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -533,14 +574,14 @@ def _locally(
     # spawn, not fork: Numba's thread pool does not survive a fork
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
-        max_workers=min(count, len(tasks)), mp_context=ctx, initializer=_init_worker
+        max_workers=min(workers, len(tasks)), mp_context=ctx, initializer=_init_worker
     ) as pool:
-        futures = [pool.submit(run_variant, t) for t in tasks]
+        futures = [pool.submit(run_task, t) for t in tasks]
         try:
             for fut in as_completed(futures):
-                results.append(fut.result())
+                results.extend(fut.result())
                 if progress:
-                    progress(len(results), len(tasks))
+                    progress(len(results), total)
         except BaseException:
             for f in futures:
                 f.cancel()
@@ -549,7 +590,10 @@ def _locally(
 
 
 def _on_dask(
-    tasks: list[dict[str, Any]], scheduler: str, progress: Callable[[int, int], None] | None
+    tasks: list[dict[str, Any]],
+    scheduler: str,
+    progress: Callable[[int, int], None] | None,
+    total: int,
 ) -> list[dict[str, Any]]:
     import re
 
@@ -573,11 +617,11 @@ def _on_dask(
         ) from e
     results = []
     try:
-        futures = client.map(run_variant, tasks, pure=False)
+        futures = client.map(run_task, tasks, pure=False)
         for fut in as_completed(futures):
-            results.append(fut.result())
+            results.extend(fut.result())
             if progress:
-                progress(len(results), len(tasks))
+                progress(len(results), total)
     finally:
         client.close()
     return results

@@ -11,7 +11,7 @@ so that two layouts run with the same seed can be compared pair by pair.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -19,13 +19,21 @@ import numpy as np
 
 from liquidfab.errors import LayoutError
 from liquidfab.factory import flowline
+from liquidfab.factory.des_run import STATES
 from liquidfab.factory.model import Layout
 from liquidfab.factory.sampling import Samples, draw, exact_times
 from liquidfab.factory.statistics import Estimate, mean_ci, mser_detail, quantiles, replicate_until
 
-__all__ = ["STATES", "Replication", "Report", "StationKpi", "simulate"]
+__all__ = [
+    "STATES",
+    "Replication",
+    "Report",
+    "StationKpi",
+    "line_buffers",
+    "simulate",
+    "simulate_buffer_variants",
+]
 
-STATES = ("working", "setup", "failed", "blocked", "starved", "off-shift")
 Engine = Literal["auto", "exact", "des"]
 Progress = Callable[[int, int], None]
 _PILOT = 5
@@ -307,14 +315,24 @@ class _Runner:
         raise NotImplementedError
 
 
+def line_buffers(layout: Layout, jobs: int) -> np.ndarray:
+    """The exact engine's buffers: places in front of each line station after the first
+    (unbounded as ``jobs``, which no line of ``jobs`` jobs can fill)."""
+    line = [layout.stations[i] for i in layout.line]
+    return np.array(
+        [min(s.buffer if s.buffer is not None else jobs, jobs) for s in line[1:]], dtype=np.int64
+    )
+
+
 class _Exact(_Runner):
-    def __init__(self, layout: Layout, jobs: int, seed: int) -> None:
+    """The exact engine over ``V`` buffer variants of one line (one row of ``buffers``
+    each): the same sampled times, one kernel call per batch of replications."""
+
+    def __init__(
+        self, layout: Layout, jobs: int, seed: int, buffers: np.ndarray | None = None
+    ) -> None:
         self.layout, self.jobs, self.seed = layout, jobs, seed
-        line = [layout.stations[i] for i in layout.line]
-        n = jobs
-        self.buffers = np.array(
-            [min(s.buffer if s.buffer is not None else n, n) for s in line[1:]], dtype=np.int64
-        )
+        self.buffers = line_buffers(layout, jobs)[None] if buffers is None else buffers
 
     def _samples(
         self, start: int, count: int
@@ -323,51 +341,65 @@ class _Exact(_Runner):
         S, A = exact_times(self.layout, samples)
         return samples, S, A
 
-    def pilot(self, count: int) -> np.ndarray:
+    def pilot_all(self, count: int) -> np.ndarray:
+        """The mean lead-time series by job over the first replications, per variant."""
         _, S, A = self._samples(0, count)
         with _KERNEL:
-            return flowline.lead_times(S, self.buffers, A)[0].mean(axis=0)
+            return flowline.lead_times(S, self.buffers, A).mean(axis=1)
+
+    def pilot(self, count: int) -> np.ndarray:
+        return self.pilot_all(count)[0]
 
     def run(self, start: int, count: int, warmup: int) -> list[Replication]:
+        return self.run_all(start, count, warmup)[0]
+
+    def run_all(self, start: int, count: int, warmup: int) -> list[list[Replication]]:
         samples, S, A = self._samples(start, count)
         with _KERNEL:
             summary = flowline.summarize(S, self.buffers, A, warmup=warmup)
-            leads = flowline.lead_times(S[:1], self.buffers, None if A is None else A[:1])[0]
-        out = []
+            leads = flowline.lead_times(S[:1], self.buffers, None if A is None else A[:1])
+        n_st = len(self.layout.stations)
+        setups = np.zeros((len(samples), n_st))  # setup seconds of counted jobs
         for r, s in enumerate(samples):
-            totals = np.zeros((len(self.layout.stations), len(STATES)))
-            for k, i in enumerate(self.layout.line):
+            for i in self.layout.line:
                 setup = self.layout.stations[i].setup
-                spent = 0.0
                 if setup is not None:
                     v = s.variant[: self.jobs]
                     lo = max(warmup, 1)
-                    spent = float(setup[v[lo - 1 : -1], v[lo:]].sum())
-                totals[i] = (
-                    summary.working[0, r, k] - spent,
-                    spent,
-                    0.0,
-                    summary.blocked[0, r, k],
-                    summary.starved[0, r, k],
-                    0.0,
+                    setups[r, i] = float(setup[v[lo - 1 : -1], v[lo:]].sum())
+        counted = self.jobs - warmup
+        out: list[list[Replication]] = []
+        for v in range(self.buffers.shape[0]):
+            reps = []
+            for r in range(len(samples)):
+                totals = np.zeros((n_st, len(STATES)))
+                for k, i in enumerate(self.layout.line):
+                    spent = setups[r, i]
+                    totals[i] = (
+                        summary.working[v, r, k] - spent,
+                        spent,
+                        0.0,
+                        summary.blocked[v, r, k],
+                        summary.starved[v, r, k],
+                        0.0,
+                    )
+                keep = leads[v, r, warmup:][:_KEEP_LEADS] if r < leads.shape[1] else np.zeros(0)
+                reps.append(
+                    Replication(
+                        index=start + r,
+                        throughput=float(summary.throughput[v, r]) * 3600.0,
+                        lead_time=float(summary.lead_time_mean[v, r]),
+                        wip=float(summary.wip_mean[v, r]),
+                        totals=totals,
+                        completed=counted,
+                        scrapped=0,
+                        reworked=0,
+                        processed=np.full(n_st, counted),
+                        passed=np.full(n_st, counted),
+                        leads=keep,
+                    )
                 )
-            counted = self.jobs - warmup
-            keep = leads[r, warmup:][:_KEEP_LEADS] if r < len(leads) else np.zeros(0)
-            out.append(
-                Replication(
-                    index=start + r,
-                    throughput=float(summary.throughput[0, r]) * 3600.0,
-                    lead_time=float(summary.lead_time_mean[0, r]),
-                    wip=float(summary.wip_mean[0, r]),
-                    totals=totals,
-                    completed=counted,
-                    scrapped=0,
-                    reworked=0,
-                    processed=np.full(len(self.layout.stations), counted),
-                    passed=np.full(len(self.layout.stations), counted),
-                    leads=keep,
-                )
-            )
+            out.append(reps)
         return out
 
     def gantt(self, jobs: int) -> list[dict[str, Any]]:
@@ -377,7 +409,7 @@ class _Exact(_Runner):
         S, A = exact_times(self.layout, samples)
         rows = []
         with _KERNEL:
-            trace = flowline.gantt(S, self.buffers, A, jobs=min(jobs, self.jobs))
+            trace = flowline.gantt(S, self.buffers[:1], A, jobs=min(jobs, self.jobs))
         for row in trace:
             st = self.layout.stations[self.layout.line[row["station"]]]
             rows.append(
@@ -479,3 +511,105 @@ class _Des(_Runner):
             else row
             for row in run.trace
         ]
+
+
+def simulate_buffer_variants(
+    layouts: Sequence[Layout],
+    *,
+    jobs: int | None = None,
+    replications: int | None = None,
+    seed: int | None = None,
+    warmup: int | Literal["auto"] | None = None,
+    confidence: float | None = None,
+    progress: Progress | None = None,
+) -> list[Report]:
+    """Layouts of one serial line that differ only in buffer sizes, on the exact engine's
+    variants axis: every layout runs on the same sampled times in one kernel call per
+    batch of replications, so a thousand allocations cost little more than one.
+
+    The warm-up is one for all: the longest MSER-5 finds for any of them, so every
+    layout is measured over the same jobs. Arguments left out come from the first
+    layout's ``run`` section.
+    """
+    if not layouts:
+        return []
+    base = layouts[0]
+    reason = base.exact_reason()
+    if reason is not None:
+        raise LayoutError(
+            [("engine", None, f"not a serial line for the exact engine: {reason}")], base.file
+        )
+    shape = _without_buffers(base)
+    for other in layouts[1:]:
+        if _without_buffers(other) != shape:
+            raise LayoutError(
+                [
+                    (
+                        "layouts",
+                        None,
+                        f"{other.file} differs from {base.file} in more than buffer sizes",
+                    )
+                ],
+                base.file,
+            )
+    run = base.spec.run
+    jobs = jobs or run.jobs
+    if jobs is None:
+        raise LayoutError([("run.jobs", None, "the exact engine runs a job count")], base.file)
+    reps = replications or run.replications
+    seed = run.seed if seed is None else seed
+    confidence = confidence or run.confidence
+    buffers = np.stack([line_buffers(lay, jobs) for lay in layouts])
+    runner = _Exact(base, jobs, seed, buffers)
+    want = warmup if warmup is not None else run.warmup
+    if want == "auto":
+        details = [mser_detail(series) for series in runner.pilot_all(min(_PILOT, reps))]
+        warm = max(d.truncate for d in details)
+        reliable = all(d.reliable for d in details)
+    else:
+        warm, reliable = int(want), True
+    if warm >= jobs:
+        raise LayoutError(
+            [
+                (
+                    "run.warmup",
+                    None,
+                    f"the warm-up ({warm} jobs) leaves nothing of "
+                    f"{jobs} jobs to measure; run more jobs",
+                )
+            ],
+            base.file,
+        )
+    results: list[list[Replication]] = [[] for _ in layouts]
+    step = max(1, min(reps, 50))
+    for start in range(0, reps, step):
+        for v, got in enumerate(runner.run_all(start, min(step, reps - start), warm)):
+            results[v].extend(got)
+        if progress:
+            progress(len(results[0]), reps)
+    notes = [] if reliable else ["MSER-5 put the warm-up late in the run: run more jobs"]
+    return [
+        Report(
+            lay,
+            "exact",
+            jobs,
+            None,
+            seed,
+            confidence,
+            warm,
+            reliable,
+            results[v],
+            [],
+            None,
+            list(notes),
+        )
+        for v, lay in enumerate(layouts)
+    ]
+
+
+def _without_buffers(layout: Layout) -> Any:
+    doc = layout.document()
+    for st in doc["stations"]:
+        st.pop("buffer", None)
+    doc.pop("run", None)
+    return doc
