@@ -31,6 +31,8 @@ from liquidfab.product.source import Located, read_source, validation_problems
 __all__ = [
     "SweepFile",
     "SweepResult",
+    "allocation_count",
+    "allocations",
     "load_sweep",
     "run_sweep",
     "variants_of",
@@ -138,7 +140,9 @@ def load_sweep(path: Path) -> Sweep:
     return Sweep(spec, base, variants, folder, located.file)
 
 
-def _allocations(total: int, slots: int, least: int) -> Iterator[tuple[int, ...]]:
+def allocations(total: int, slots: int, least: int) -> Iterator[tuple[int, ...]]:
+    """Every way to spread ``total`` places over ``slots`` buffers, each >= ``least``
+    (stars and bars), in lexicographic order."""
     free = total - least * slots
     if free < 0:
         return
@@ -198,7 +202,7 @@ def variants_of(
                 axes.append(
                     [
                         ("b" + "-".join(map(str, c)), {"buffers": dict(zip(which, c, strict=True))})
-                        for c in _allocations(b.total, len(which), b.min)
+                        for c in allocations(b.total, len(which), b.min)
                     ]
                 )
         if grid.servers:
