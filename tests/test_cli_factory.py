@@ -137,7 +137,7 @@ def test_simulate_writes_charts(line, tmp_path):
     folder = tmp_path / "charts"
     result = invoke("simulate", line, "--jobs", 300, "--reps", 2, "--charts", folder)
     assert result.exit_code == 0, result.output
-    assert_pictures(folder, "states", "gantt")
+    assert_pictures(folder, "states", "gantt", "lead-times")
     assert f"wrote {folder / 'states.png'}" in result.stdout.replace("\n", "")
 
 

@@ -150,6 +150,10 @@ def _charts(report: Any, folder: Path) -> list[Path]:
     out = []
     for fmt in charts.FORMATS:
         out.append(charts.write(charts.render_state_shares(report, fmt), folder / f"states.{fmt}"))
+        if any(r.leads.size for r in report.replications):
+            out.append(
+                charts.write(charts.render_lead_times(report, fmt), folder / f"lead-times.{fmt}")
+            )
         if report.gantt:
             out.append(charts.write(charts.render_gantt(report, fmt), folder / f"gantt.{fmt}"))
     return out

@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from liquidfab.errors import LayoutError
 from liquidfab.factory.simulation import STATES, Report
 
-__all__ = ["render_gantt", "render_state_shares", "render_sweep", "write"]
+__all__ = ["render_gantt", "render_lead_times", "render_state_shares", "render_sweep", "write"]
 
 COLOURS = {
     "working": "#2e7d32",
@@ -89,6 +89,35 @@ def render_state_shares(report: Report, fmt: str = "png") -> bytes:
         f"({len(report.replications)} replications)",
         fontsize=10,
         pad=24,
+    )
+    return _bytes(fig, fmt)
+
+
+def render_lead_times(report: Report, fmt: str = "png") -> bytes:
+    """The distribution of lead times after the warm-up, with its quantiles marked."""
+    leads = np.concatenate([r.leads for r in report.replications])
+    if not leads.size:
+        raise LayoutError([("lead_times", None, "no job was counted, so there is no lead time")])
+    hours = leads.max() > 4 * 3600
+    scale, unit = (3600.0, "hours") if hours else (60.0, "minutes")
+    fig = _figure(9, 4.2)
+    ax = fig.subplots()
+    ax.hist(leads / scale, bins=40, color="#1565c0", alpha=0.8)
+    for k, (q, value) in enumerate(report.lead_time_quantiles().items()):
+        ax.axvline(value / scale, color="#c62828", lw=0.8, ls="--")
+        ax.annotate(
+            f"p{round(q * 100)}",
+            (value / scale, 1),
+            xycoords=("data", "axes fraction"),
+            xytext=(2, -10 - 10 * k),  # stacked, so close quantiles stay readable
+            textcoords="offset points",
+            fontsize=8,
+            color="#c62828",
+        )
+    ax.set_xlabel(f"lead time ({unit})")
+    ax.set_ylabel("jobs")
+    ax.set_title(
+        f"{report.layout.name}: lead times of {leads.size:,} jobs after warm-up", fontsize=10
     )
     return _bytes(fig, fmt)
 
