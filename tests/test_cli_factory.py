@@ -129,7 +129,7 @@ def test_simulate_prints_tables(line):
     out = flat(result.stdout)
     assert "exact engine, 2 replications of 500 jobs" in out
     assert "seed 7" in out
-    assert "throughput (jobs/h)" in out
+    assert "throughput (jobs per hour)" in out
     assert "Bottleneck: mill" in out
 
 
@@ -279,3 +279,21 @@ def test_the_committed_schema_is_current():
     schema = layout_json_schema()
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert schema["$id"] == "https://liquidfab.org/schemas/layout.schema.json"
+
+
+def test_compare_needs_two_replications(line):
+    result = invoke("compare", line, line, "--reps", 1)
+    assert result.exit_code == 1 and "at least 2 replications" in result.stderr
+
+
+def test_json_with_one_replication_is_strict_json(line):
+    import json
+
+    result = invoke("simulate", line, "--reps", 1, "--json")
+    assert result.exit_code == 0, result.output
+
+    def refuse(constant):
+        raise AssertionError(f"{constant} is not JSON")
+
+    doc = json.loads(result.stdout, parse_constant=refuse)
+    assert doc["throughput_per_hour"]["half_width"] is None  # one replication: unknown

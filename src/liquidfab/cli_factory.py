@@ -44,6 +44,12 @@ ChartsOpt = Annotated[
 ]
 
 
+def jsonable(value: Any) -> Any:
+    from liquidfab.factory.simulation import jsonable as strict
+
+    return strict(value)
+
+
 def _fail(message: str, code: int = 1) -> typer.Exit:
     err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
     return typer.Exit(code)
@@ -104,14 +110,16 @@ def _print_report(report: Any) -> None:
     conf = round(report.confidence * 100)
     console.print(
         f"[bold]{escape(report.layout.name)}[/bold] {report.layout.version} — "
-        f"{report.engine} engine, {len(report.replications)} replications of "
+        f"{report.engine} engine, {len(report.replications)} "
+        f"replication{'s' if len(report.replications) != 1 else ''} of "
         + (f"{report.jobs:,} jobs" if report.jobs else f"{report.horizon:,.0f} s")
         + f", warm-up {report.warmup} jobs, seed {report.seed}"
     )
     kpis = Table(title=f"Line ({conf}% confidence intervals)", title_justify="left")
     kpis.add_column("KPI")
     kpis.add_column("mean ± half-width", justify="right")
-    kpis.add_row("throughput (jobs/h)", _fmt(report.throughput, 3))
+    per = "calendar hour" if report.layout.calendar else "hour"
+    kpis.add_row(f"throughput (jobs per {per})", _fmt(report.throughput, 3))
     kpis.add_row(
         "lead time (min)",
         f"{report.lead_time.mean / 60:,.1f} ± {report.lead_time.half_width / 60:,.1f}",
@@ -124,8 +132,8 @@ def _print_report(report: Any) -> None:
             " / ".join(f"{q[k] / 60:,.1f}" for k in (0.5, 0.9, 0.99)),
         )
     kpis.add_row(
-        "completed / scrapped / reworked",
-        f"{d['completed']:,} / {d['scrapped']:,} / {d['reworked']:,}",
+        "completed / scrapped after warm-up; sent to rework (whole run)",
+        f"{d['completed']:,} / {d['scrapped']:,}; {d['reworked']:,}",
     )
     console.print(kpis)
     from liquidfab.factory.simulation import STATES
@@ -204,7 +212,7 @@ def simulate_cmd(
         target_half_width=target,
     )
     if as_json:
-        console.print_json(json.dumps(report.to_dict()))
+        console.print_json(json.dumps(jsonable(report.to_dict())))
     else:
         _print_report(report)
     if charts:
@@ -337,11 +345,18 @@ def compare_cmd(
     if kpi not in ("throughput", "lead_time", "wip"):
         raise _fail("--kpi is throughput, lead_time or wip")
     first, second = _load(a, product), _load(b, product)
-    kwargs = {
-        "jobs": jobs or first.spec.run.jobs,
-        "replications": reps or first.spec.run.replications,
+    replications = reps or first.spec.run.replications
+    if replications < 2:
+        raise _fail("a comparison needs at least 2 replications (--reps)")
+    # both layouts run alike: A's end (job count or horizon), replications and seed
+    kwargs: dict[str, Any] = {
+        "replications": replications,
         "seed": seed if seed is not None else first.spec.run.seed,
     }
+    if jobs or first.spec.run.horizon is None:
+        kwargs["jobs"] = jobs or first.spec.run.jobs
+    else:
+        kwargs["horizon"] = first.spec.run.horizon
     ra = _simulate(first, f"A: {first.name}", **kwargs)
     rb = _simulate(second, f"B: {second.name}", **kwargs)
     higher = kpi == "throughput"
@@ -353,15 +368,17 @@ def compare_cmd(
     if as_json:
         console.print_json(
             json.dumps(
-                {
-                    "a": ra.to_dict(),
-                    "b": rb.to_dict(),
-                    "kpi": kpi,
-                    "better": cmp.better,
-                    "difference": cmp.difference.to_dict(),
-                    "ratio": cmp.ratio,
-                    "sentence": sentence,
-                }
+                jsonable(
+                    {
+                        "a": ra.to_dict(),
+                        "b": rb.to_dict(),
+                        "kpi": kpi,
+                        "better": cmp.better,
+                        "difference": cmp.difference.to_dict(),
+                        "ratio": cmp.ratio,
+                        "sentence": sentence,
+                    }
+                )
             )
         )
         return

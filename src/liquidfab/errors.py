@@ -60,6 +60,10 @@ class DocumentError(LiquidfabError):
     def with_file(self, file: str) -> DocumentError:
         return type(self)(self.problems, file)
 
+    def __reduce__(self) -> tuple:
+        # rebuilt from its own arguments, so it crosses process boundaries (sweep workers)
+        return (type(self), (self.problems, self.file))
+
 
 class ProductError(DocumentError):
     """A product definition or a configuration is unusable."""

@@ -12,7 +12,7 @@ import pytest
 import simpy
 
 from liquidfab.errors import LayoutError
-from liquidfab.factory import des
+from liquidfab.factory import Deterministic, des
 from liquidfab.factory.model import Layout, load_layout
 from liquidfab.factory.sampling import Samples, draw, exact_times, replication_seeds, stream
 
@@ -531,7 +531,14 @@ def test_the_event_budget_stops_a_run() -> None:
 
 def test_time_standing_still_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(des, "_STILL", 2000)
-    lay = layout("stations: [{id: a, process: 0}, {id: b, process: 0}]\n")
+    with pytest.raises(LayoutError, match="no station takes any time"):
+        layout("stations: [{id: a, process: 0}, {id: b, process: 0}]\n")
+    # past the static check (as a layout built in code could be), the engine still stops
+    lay = layout("stations: [{id: a, process: 1}, {id: b, process: 1}]\n")
+    zero = (Deterministic(value=0),)
+    lay = dataclasses.replace(
+        lay, stations=tuple(dataclasses.replace(st, times=zero) for st in lay.stations)
+    )
     with pytest.raises(LayoutError, match="stands still"):
         des.simulate(lay, samples_for(lay, 10), horizon=100.0)
 

@@ -118,8 +118,8 @@ def test_too_many_allocations_are_refused(base):
     with pytest.raises(LayoutError) as info:
         variants_of(spec(grid={"buffers": {"total": 20}}, limit=100), base)
     path, _, message = info.value.problems[0]
-    assert path == "grid.buffers"
-    assert "231 allocations exceed the limit of 100" in message
+    assert path == "grid"
+    assert "231 layouts exceed the limit of 100" in message  # counted, never listed
 
 
 def test_too_many_layouts_are_refused(base):
@@ -371,3 +371,17 @@ def test_the_example_sweep_loads():
     assert len(sweep.variants) > 10
     assert len({n for n, _ in sweep.variants}) == len(sweep.variants)
     assert sweep.spec.output.table and sweep.spec.output.table.endswith((".csv", ".parquet"))
+
+
+def test_a_huge_grid_is_refused_by_counting_not_listing(base):
+    sizes = list(range(1000))  # 10^9 layouts: listing them would never finish
+    grid = {"buffers": {"sizes": {"mill": sizes, "drill": sizes, "pack": sizes}}}
+    with pytest.raises(LayoutError) as info:
+        variants_of(spec(grid=grid, limit=100), base)
+    assert "1,000,000,000 layouts exceed the limit of 100" in info.value.problems[0][2]
+
+
+def test_a_one_station_line_has_no_buffers_to_allocate():
+    one = load_layout(LINE.split("  - {id: mill")[0] + "run: {jobs: 100}\n")
+    with pytest.raises(LayoutError, match="no buffers to allocate"):
+        variants_of(spec(grid={"buffers": {"total": 3}}), one)

@@ -120,8 +120,9 @@ def test_layout_from_a_file_names_the_file(tmp_path):
     ],
 )
 def test_each_distribution_kind(text, expected):
-    lay = layout(f"stations:\n  - id: a\n    process: {text}\n")
-    (dist,) = lay.stations[0].times
+    # a second station that takes time, so a line of zero times alone is not what is read
+    lay = layout(f"stations:\n  - id: a\n    process: {text}\n  - {{id: b, process: 1}}\n")
+    dist = lay.stations[0].times[0]
     assert dist == expected
     draws = dist.sample(np.random.default_rng(1), 20_000)
     assert draws.dtype == np.float64 and (draws >= 0).all()
@@ -928,3 +929,62 @@ def test_a_product_file_that_does_not_load(tmp_path):
     path, line, message = info.value.problems[0]
     assert (path, line) == ("layout.product", 1)
     assert "does not load" in message
+
+
+# --- what would never reach a steady state is refused before it runs -------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "path", "says"),
+    [
+        (
+            "stations:\n  - {id: a, process: 60}\n"
+            "  - {id: b, process: 60, breakdowns: {mtbf: 0.001, mttr: 315000000}}\n",
+            "stations[1].breakdowns",
+            "available",
+        ),
+        (
+            "calendar: {days: [mon], shifts: [{start: '06:00', end: '06:01'}]}\n"
+            "stations: [{id: a, process: 60}]\n",
+            "calendar",
+            "1 minutes a week",
+        ),
+        (
+            "stations:\n  - {id: a, process: 60}\n"
+            "  - {id: b, process: 60, inspection: {yield: 1.0e-9, failed: rw}}\n"
+            "  - {id: rw, role: rework, returns_to: b, buffer: unbounded, process: 10}\n",
+            "stations[1].inspection",
+            "times on average",
+        ),
+        (
+            "stations: [{id: a, process: 0}, {id: b, process: 0}]\n",
+            "stations",
+            "no station takes any time",
+        ),
+    ],
+    ids=["never-available", "one-minute-a-week", "endless-rework", "no-time"],
+)
+def test_models_that_never_settle_are_refused(body, path, says):
+    _, _, message = problem(refused(body), path)
+    assert says in message
+
+
+def test_a_rework_station_that_inspects_counts_its_own_passes():
+    lay = layout(
+        "stations:\n  - {id: a, process: 10}\n"
+        "  - {id: b, process: 10, inspection: {yield: 0.5, failed: rw}}\n"
+        "  - {id: rw, role: rework, returns_to: b, buffer: unbounded, process: 10,"
+        " inspection: {yield: 0.5, failed: scrap}}\n"
+    )
+    a, b, rw = visit_ratios(lay)
+    # b: 1 + 0.5 * 0.5 * b  =>  b = 4/3; rw = 0.5 * b = 2/3 (half of rework is scrapped)
+    assert (a, b, rw) == pytest.approx((1.0, 4 / 3, 2 / 3))
+
+
+def test_a_layout_error_survives_pickling():
+    import pickle
+
+    error = refused("stations: [{id: a, process: 0}, {id: b, process: 0}]\n")
+    again = pickle.loads(pickle.dumps(error))
+    assert type(again) is LayoutError and again.problems == error.problems
+    assert again.file == error.file

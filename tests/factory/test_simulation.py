@@ -464,3 +464,34 @@ def test_buffer_variants_refuse_other_differences_and_other_engines():
     with pytest.raises(LayoutError, match="exact engine"):
         simulate_buffer_variants([layout(PARALLEL)])
     assert simulate_buffer_variants([]) == []
+
+
+def test_inspection_outcomes_are_independent_across_servers():
+    lay = layout(
+        "stations:\n  - {id: a, servers: 4, process: {kind: exponential, mean: 40},"
+        " inspection: {yield: 0.5}}\n  - {id: b, process: 1, buffer: 4}\n"
+        "run: {jobs: 4000, replications: 1, warmup: 0}\n"
+    )
+    report = simulate(lay, trace_jobs=0)
+    share = report.replications[0].scrapped / 4000
+    assert 0.46 < share < 0.54  # 4 servers sharing one stream, not 4 copies of it
+
+
+def test_jobs_finishing_with_the_warmup_belong_to_it():
+    lay = layout("stations: [{id: a, servers: 4, process: 60}]\nrun: {jobs: 400, warmup: 2}\n")
+    report = simulate(lay, replications=1, trace_jobs=0)
+    assert report.throughput.mean <= 4 * 60  # four machines of a minute each, at most
+
+
+def test_a_run_where_every_job_is_scrapped_says_so():
+    lay = layout(
+        "stations:\n  - {id: a, process: 10, inspection: {yield: 0.0001}}\n"
+        "  - {id: b, process: 10}\nrun: {jobs: 50, replications: 2}\n"
+    )
+    with pytest.raises(LayoutError, match="no job was completed"):
+        simulate(lay)
+
+
+def test_the_exact_engine_keeps_lead_times_of_every_replication():
+    report = simulate(layout(RANDOM), replications=4, warmup=10, trace_jobs=0)
+    assert all(r.leads.size == 3000 - 10 for r in report.replications)

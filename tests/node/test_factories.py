@@ -11,7 +11,7 @@ import pytest
 from liquidfab.factory.messages import PUBLISH, parse_product_ref, publishable_document
 from liquidfab.factory.model import layout_from_data, load_layout
 from liquidfab.identity import SigningKey
-from liquidfab.node.factories import MAX_JOBS, MAX_REPLICATIONS, bounded_run
+from liquidfab.node.factories import MAX_EVENTS, MAX_JOBS, MAX_REPLICATIONS, bounded_run
 from liquidfab.product import load_product, product_from_data
 from liquidfab.product.messages import PUBLISH as PUBLISH_PRODUCT
 from liquidfab.protocol import sign_message
@@ -214,8 +214,28 @@ def test_an_unregistered_signer_cannot_publish(client, cell, unchanged):
             "layout.product",
             "product",
         ),
+        (  # a failure every millisecond, ten years to repair: no run would ever end
+            lambda d: d["stations"][1].update(breakdowns={"mtbf": 0.001, "mttr": 3.15e8}),
+            "stations[1].breakdowns",
+            "available",
+        ),
+        (
+            lambda d: d.update(
+                calendar={"days": ["mon"], "shifts": [{"start": "06:00", "end": "06:01"}]}
+            ),
+            "calendar",
+            "minutes a week",
+        ),
     ],
-    ids=["duplicate-station", "unknown-rework", "deadlock", "overload", "routing-no-product"],
+    ids=[
+        "duplicate-station",
+        "unknown-rework",
+        "deadlock",
+        "overload",
+        "routing-no-product",
+        "never-available",
+        "one-minute-a-week",
+    ],
 )
 def test_an_invalid_layout_is_refused_with_its_problems(
     client, maker, cell, unchanged, change, path, says
@@ -395,7 +415,13 @@ def test_the_node_bounds_its_run():
     assert kwargs["horizon"] == pytest.approx(MAX_JOBS * 60)
     assert "horizon" in note
     kwargs, note = bounded_run(layout_from_data(CELL))
-    assert kwargs == {"replications": 3, "max_replications": 5, "jobs": 400} and note is None
+    assert note is None
+    assert kwargs == {
+        "replications": 3,
+        "max_replications": 5,
+        "jobs": 400,
+        "max_events": MAX_EVENTS,  # work is bounded, not only jobs
+    }
 
 
 def test_a_layout_that_cannot_be_simulated_says_why(client, maker, cell):
@@ -493,3 +519,21 @@ def test_node_publish_factory_resolves_the_product(node):
     assert node.publish_factory(key, line)["result"] == "exists"
     item = node.factories.get(line.id)
     assert item is not None and item.layout.digest() == result["digest"]
+
+
+def test_a_run_past_the_event_cap_fails_once_and_is_kept(client, maker, cell, monkeypatch):
+    import liquidfab.node.factories as factories
+
+    monkeypatch.setattr(factories, "MAX_EVENTS", 500)  # far below what 1,000 jobs need
+    cell["stations"][1]["servers"] = 2  # the general engine, where events are counted
+    assert publish(client, maker, cell).status_code == 201
+    runs = []
+    real = factories.simulate
+    monkeypatch.setattr(factories, "simulate", lambda *a, **k: runs.append(1) or real(*a, **k))
+    url = f"/v1/factories/{cell['layout']['id']}/{cell['layout']['version']}/kpis"
+    for _ in range(2):
+        response = client.get(url)
+        assert response.status_code == 422, response.text
+        assert response.json()["code"] == "simulation-failed"
+    assert runs == [1]  # the failure is kept, not run again per request
+    assert client.get("/factories").status_code == 200  # the list page still renders

@@ -190,6 +190,14 @@ class _Sim:
                 for i in [*range(min(back, st.index), st.index + 1), st.failed_to]:
                     self.revisit[i] = set()
         self.rework_rng: list[np.random.Generator | None] = [None] * n
+        # one inspection stream per station, shared by its servers in inspection order
+        # (one per server would give every server the same outcomes)
+        self.inspect_draw: list[Any] = [
+            None
+            if st.inspection_yield is None
+            else _uniforms(stream(samples.rep, "inspect", st.id)).__next__
+            for st in stations
+        ]
         self.failed = [0] * n  # inspections failed per station
         self.repeats = [0] * n  # repeat visits per station
         self.reworked = 0
@@ -337,7 +345,7 @@ class _Sim:
         inspect = None
         yld = st.inspection_yield
         if yld is not None:
-            inspect = _uniforms(stream(self.samples.rep, "inspect", st.id)).__next__
+            inspect = self.inspect_draw[s]
         failed_to = st.failed_to
         trace_n = self.trace_n
         complete, leave, finished, stop, target = (
@@ -625,7 +633,7 @@ class _Sim:
         inspect = None
         yld = st.inspection_yield
         if yld is not None:
-            inspect = _uniforms(stream(self.samples.rep, "inspect", st.id)).__next__
+            inspect = self.inspect_draw[s]
         setup = self.setup[s]
         trace_n = self.trace_n
         ttf_next = repair_next = None

@@ -166,6 +166,19 @@ def variants_of(
         out.append((v.name, changes))
     grid = spec.grid
     if grid is not None:
+        planned = len(out) + _grid_size(grid, line_ids)  # counted before anything is listed
+        if planned > spec.limit:
+            raise LayoutError(
+                [
+                    (
+                        "grid",
+                        None,
+                        f"{planned:,} layouts exceed the limit of "
+                        f"{spec.limit:,}; raise limit or narrow the grid",
+                    )
+                ],
+                file,
+            )
         axes: list[list[tuple[str, dict[str, Any]]]] = []
         if grid.buffers is not None:
             b = grid.buffers
@@ -179,7 +192,19 @@ def variants_of(
                     ]
                 )
             else:
-                which = b.stations or line_ids[1:]
+                which = line_ids[1:] if b.stations is None else b.stations
+                if not which:
+                    raise LayoutError(
+                        [
+                            (
+                                "grid.buffers",
+                                None,
+                                "no buffers to allocate: the line "
+                                "has one station, or stations is empty",
+                            )
+                        ],
+                        file,
+                    )
                 bad = [s for s in which if s not in line_ids]
                 if bad:
                     raise LayoutError(
@@ -236,8 +261,9 @@ def variants_of(
             out.append((name, changes))
     if not out:
         out.append(("base", {}))
-    names = [n for n, _ in out]
-    dupes = sorted({n for n in names if names.count(n) > 1})
+    from collections import Counter
+
+    dupes = sorted(n for n, c in Counter(n for n, _ in out).items() if c > 1)
     if dupes:
         raise LayoutError([("variants", None, f"names used twice: {', '.join(dupes)}")], file)
     for name, changes in out:  # fail before any run, with the variant named
@@ -603,7 +629,7 @@ def _on_dask(
 
     from distributed import Client, as_completed
 
-    if not re.fullmatch(r"(tcp|tls)://[^\s/:]+:\d{1,5}", scheduler):
+    if not re.fullmatch(r"tcp://(\[[0-9a-fA-F:]+\]|[^\s/:\[\]]+):\d{1,5}", scheduler):
         raise LayoutError(
             [
                 (
@@ -611,13 +637,15 @@ def _on_dask(
                     None,
                     f"{scheduler!r} is not a Dask scheduler address; write tcp://host:port",
                 )
-            ]
+            ],
+            "--scheduler",
         )
     try:
         client = Client(scheduler, timeout="10s")
     except (OSError, ValueError, TimeoutError) as e:
         raise LayoutError(
-            [("scheduler", None, f"cannot reach the Dask scheduler at {scheduler}: {e}")]
+            [("scheduler", None, f"cannot reach the Dask scheduler at {scheduler}: {e}")],
+            "--scheduler",
         ) from e
     results = []
     try:
@@ -631,7 +659,23 @@ def _on_dask(
     return results
 
 
+def _grid_size(grid: Grid, line_ids: list[str]) -> int:
+    size = 1
+    if grid.buffers is not None:
+        b = grid.buffers
+        if b.sizes is not None:
+            size *= math.prod(len(v) for v in b.sizes.values())
+        else:
+            slots = len(line_ids) - 1 if b.stations is None else len(b.stations)
+            size *= allocation_count(b.total or 0, slots, b.min) if slots > 0 else 1
+    if grid.servers:
+        size *= math.prod(len(v) for v in grid.servers.values())
+    if grid.order:
+        size *= len(grid.order)
+    return size
+
+
 def allocation_count(total: int, slots: int, least: int = 0) -> int:
     """How many ways ``total`` places spread over ``slots`` buffers, each >= ``least``."""
     free = total - least * slots
-    return math.comb(free + slots - 1, slots - 1) if free >= 0 else 0
+    return math.comb(free + slots - 1, slots - 1) if free >= 0 and slots > 0 else 0

@@ -38,6 +38,12 @@ __all__ = [
 
 Problem = tuple[str, int | None, str]
 WEEK = 7 * 86400
+#: Below this share of the week (a calendar) or of the time (availability), no run
+#: reaches a steady state in any useful length.
+MIN_SHARE = 0.01
+#: More expected visits per job than this at one station means a rework loop that
+#: (almost) never lets go.
+MAX_VISITS = 100.0
 
 
 @dataclass(frozen=True)
@@ -521,19 +527,60 @@ class _Compiler:
                 )
 
     def check_load(self, layout: Layout, position: dict[str, int]) -> None:
-        """With an order stream, a station loaded at or above capacity never reaches a
-        steady state: its queue grows without bound."""
+        """Refuse what would never reach a steady state, before anything runs: a job
+        that would visit a station without end (a yield near zero in a rework loop), a
+        station almost never available, a calendar with almost no working time, a line
+        where nothing takes time, and an order stream at or above a station's capacity
+        (its queue grows without bound)."""
+        visits = visit_ratios(layout)
+        share = layout.calendar.share if layout.calendar else 1.0
+        if share < MIN_SHARE:
+            self.fault(
+                ("calendar",),
+                f"the calendar works {share * WEEK / 60:.0f} minutes a "
+                f"week, under {MIN_SHARE:.0%} of it: no run would reach a steady state",
+            )
+        work = 0.0
+        for st, v in zip(layout.stations, visits, strict=True):
+            where = ("stations", position[st.id])
+            if not math.isfinite(v) or v > MAX_VISITS:
+                self.fault(
+                    (*where, "inspection"),
+                    f"a job would visit {st.id} "
+                    f"{'without end' if not math.isfinite(v) else f'{v:,.0f} times'} on "
+                    f"average (more than {MAX_VISITS}): raise the yields of the rework "
+                    "loop",
+                )
+                continue
+            if st.availability() < MIN_SHARE:
+                self.fault(
+                    (*where, "breakdowns"),
+                    f"{st.id} is available "
+                    f"{st.availability():.2g} of the time (mean time between failures "
+                    f"against mean time to repair), under {MIN_SHARE:.0%}: no run would "
+                    "reach a steady state",
+                )
+                continue
+            work = max(work, v * st.mean_time(layout.shares) / st.servers)
+        if self.problems:
+            return
+        if work <= 0:
+            self.fault(
+                ("stations",),
+                "no station takes any time, so the line would finish "
+                "jobs infinitely fast; give the stations process times",
+            )
+            return
         arrivals = layout.interarrival
-        if arrivals is None or arrivals.mean <= 0:
-            if arrivals is not None:
-                self.fault(("arrivals", "interarrival"), "orders need a mean interarrival above 0")
+        if arrivals is None:
+            return
+        if arrivals.mean <= 0:
+            self.fault(("arrivals", "interarrival"), "orders need a mean interarrival above 0")
             return
         rate = 1.0 / arrivals.mean
-        for st, visits in zip(layout.stations, visit_ratios(layout), strict=True):
-            capacity = (
-                st.servers * st.availability() * (layout.calendar.share if layout.calendar else 1.0)
-            )
-            load = rate * visits * st.mean_time(layout.shares) / capacity
+        for st, v in zip(layout.stations, visits, strict=True):
+            capacity = st.servers * st.availability() * share
+            load = rate * v * st.mean_time(layout.shares) / capacity
             if load >= 1:
                 self.fault(
                     ("stations", position[st.id]),
@@ -544,17 +591,21 @@ class _Compiler:
 
 
 def visit_ratios(layout: Layout) -> list[float]:
-    """Expected visits per released job at each station (traffic equations)."""
+    """Expected visits per released job at each station (traffic equations): a job that
+    passes a station's inspection (all do where there is none) goes to its ``next``,
+    one that fails goes to its rework station or leaves as scrap."""
     n = len(layout.stations)
     p = np.zeros((n, n))
     for st in layout.stations:
         passing = st.inspection_yield if st.inspection_yield is not None else 1.0
-        if st.next is not None and not st.rework:
+        if st.next is not None:
             p[st.index, st.next] += passing
-        if st.rework and st.next is not None:
-            p[st.index, st.next] += 1.0
         if st.failed_to is not None:
             p[st.index, st.failed_to] += 1.0 - passing
     entry = np.zeros(n)
     entry[layout.line[0]] = 1.0
-    return [float(x) for x in np.linalg.solve(np.eye(n) - p.T, entry)]
+    try:
+        visits = np.linalg.solve(np.eye(n) - p.T, entry)
+    except np.linalg.LinAlgError:  # a loop no job leaves
+        return [math.inf] * n
+    return [float(x) if x >= 0 else math.inf for x in visits]

@@ -10,7 +10,7 @@ than independent runs would.
 
 from __future__ import annotations
 
-import zlib
+import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,7 +41,11 @@ def stream(
     rep: np.random.SeedSequence, purpose: str, key: str = "", extra: int = 0
 ) -> np.random.Generator:
     """The generator for one purpose at one station (``key``) within a replication."""
-    spawn_key = (*rep.spawn_key, _PURPOSES[purpose], zlib.crc32(key.encode()), extra)
+    # 64 bits of a hash of the station's id (as two 32-bit words): distinct ids never
+    # share a stream in practice, where 32 bits can (two ids with one CRC32)
+    digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+    words = (int.from_bytes(digest[:4], "little"), int.from_bytes(digest[4:], "little"))
+    spawn_key = (*rep.spawn_key, _PURPOSES[purpose], *words, extra)
     seq = np.random.SeedSequence(rep.entropy, spawn_key=spawn_key)
     return np.random.Generator(np.random.PCG64(seq))
 

@@ -10,6 +10,7 @@ so that two layouts run with the same seed can be compared pair by pair.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ __all__ = [
     "Replication",
     "Report",
     "StationKpi",
+    "jsonable",
     "line_buffers",
     "simulate",
     "simulate_buffer_variants",
@@ -41,6 +43,14 @@ _KEEP_LEADS = 20_000
 # Numba's parallel kernels may not be entered from two threads at once under some
 # threading layers; a server runs simulations from a thread pool.
 _KERNEL = threading.Lock()
+_BATCH_BYTES = 256 * 2**20  # sampled times held at once by the exact engine
+
+
+def _batch(layout: Layout, jobs: int | None) -> int:
+    """Replications per exact-engine call: up to 50, fewer when the sampled times of a
+    replication are large, so memory stays near ``_BATCH_BYTES`` however long the run."""
+    per = max(1, (jobs or 1) * len(layout.stations) * 8 * 2)  # samples + folded times
+    return max(1, min(50, _BATCH_BYTES // per))
 
 
 @dataclass
@@ -188,6 +198,18 @@ class Report:
         }
 
 
+def jsonable(value: Any) -> Any:
+    """``value`` with every non-finite float (a one-replication interval, an infinite
+    relative width) as None, so it is strict JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value
+
+
 def simulate(
     layout: Layout,
     *,
@@ -202,8 +224,13 @@ def simulate(
     max_replications: int | None = None,
     trace_jobs: int = 20,
     progress: Progress | None = None,
+    max_events: int | None = None,
 ) -> Report:
-    """Run ``layout``; arguments left out come from the layout's ``run`` section."""
+    """Run ``layout``; arguments left out come from the layout's ``run`` section.
+
+    ``max_events`` caps the general engine's events per replication (a server bounds
+    the work one request may cause); past it the run stops with a LayoutError.
+    """
     run = layout.spec.run
     if jobs is None and horizon is None:
         jobs, horizon = run.jobs, run.horizon
@@ -235,11 +262,27 @@ def simulate(
             [("engine", None, f"the exact engine cannot run this layout: {reason}")], layout.file
         )
     runner: _Runner = (
-        _Exact(layout, jobs or 0, seed) if chosen == "exact" else _Des(layout, jobs, horizon, seed)
+        _Exact(layout, jobs or 0, seed)
+        if chosen == "exact"
+        else _Des(layout, jobs, horizon, seed, max_events=max_events, trace=trace_jobs)
     )
     want = warmup if warmup is not None else run.warmup
     if want == "auto":
-        detail = mser_detail(runner.pilot(min(_PILOT, reps)))
+        series = runner.pilot(min(_PILOT, reps))
+        if series.size == 0:
+            raise LayoutError(
+                [
+                    (
+                        "run",
+                        None,
+                        "no job was completed in the first replications, "
+                        "so there is nothing to measure: run longer, or check yields "
+                        "and scrap",
+                    )
+                ],
+                layout.file,
+            )
+        detail = mser_detail(series)
         warm, reliable = detail.truncate, detail.reliable
     else:
         warm, reliable = int(want), True
@@ -276,10 +319,29 @@ def simulate(
         )
         reached = seq.reached
     else:
-        step = max(1, min(reps, 50 if chosen == "exact" else 1))
+        step = max(1, min(reps, _batch(layout, jobs) if chosen == "exact" else 1))
         for start in range(0, reps, step):
             batch(start, min(step, reps - start))
+    for r in results:
+        if not (math.isfinite(r.throughput) and math.isfinite(r.lead_time)):
+            raise LayoutError(
+                [
+                    (
+                        "run",
+                        None,
+                        f"replication {r.index} gave no finite throughput "
+                        "or lead time (no time passed in the measured window): run "
+                        "longer",
+                    )
+                ],
+                layout.file,
+            )
     notes = []
+    if reached is False:
+        notes.append(
+            f"the target half-width was not reached within {len(results)} "
+            "replications (run.max_replications)"
+        )
     if not reliable:
         notes.append(
             "MSER-5 put the warm-up late in the run: run more jobs to be sure the "
@@ -357,7 +419,10 @@ class _Exact(_Runner):
         samples, S, A = self._samples(start, count)
         with _KERNEL:
             summary = flowline.summarize(S, self.buffers, A, warmup=warmup)
-            leads = flowline.lead_times(S[:1], self.buffers, None if A is None else A[:1])
+            if self.buffers.shape[0] == 1:  # every replication's lead times, for quantiles
+                leads = flowline.lead_times(S, self.buffers, A)
+            else:  # a sweep's variants: the first replication's are enough
+                leads = flowline.lead_times(S[:1], self.buffers, None if A is None else A[:1])
         n_st = len(self.layout.stations)
         setups = np.zeros((len(samples), n_st))  # setup seconds of counted jobs
         for r, s in enumerate(samples):
@@ -373,16 +438,16 @@ class _Exact(_Runner):
             reps = []
             for r in range(len(samples)):
                 totals = np.zeros((n_st, len(STATES)))
+                window = float(summary.makespan[v, r] - summary.warm_time[v, r])
                 for k, i in enumerate(self.layout.line):
                     spent = setups[r, i]
-                    totals[i] = (
-                        summary.working[v, r, k] - spent,
-                        spent,
-                        0.0,
-                        summary.blocked[v, r, k],
-                        summary.starved[v, r, k],
-                        0.0,
-                    )
+                    work = float(summary.working[v, r, k])
+                    blocked = float(summary.blocked[v, r, k])
+                    starved = float(summary.starved[v, r, k])
+                    # the station's own span of counted jobs can end before the line's
+                    # window does (it finished its last job earlier): idle, so starved
+                    starved += max(0.0, window - (work + blocked + starved))
+                    totals[i] = (work - spent, spent, 0.0, blocked, starved, 0.0)
                 keep = leads[v, r, warmup:][:_KEEP_LEADS] if r < leads.shape[1] else np.zeros(0)
                 reps.append(
                     Replication(
@@ -437,23 +502,45 @@ class _Exact(_Runner):
 
 
 class _Des(_Runner):
-    def __init__(self, layout: Layout, jobs: int | None, horizon: float | None, seed: int) -> None:
+    def __init__(
+        self,
+        layout: Layout,
+        jobs: int | None,
+        horizon: float | None,
+        seed: int,
+        *,
+        max_events: int | None = None,
+        trace: int = 0,
+    ) -> None:
         self.layout, self.jobs, self.horizon, self.seed = layout, jobs, horizon, seed
+        self.max_events, self.trace = max_events, trace
+        self._kept: dict[int, Any] = {}  # pilot runs, reused as the first replications
 
-    def _one(self, index: int, trace: int = 0) -> Any:
+    def _one(self, index: int) -> Any:
         from liquidfab.factory import des
 
+        if index in self._kept:
+            return self._kept.pop(index)
         (samples,) = draw(
             self.layout, self.jobs or 1024, seed=self.seed, replications=1, start=index
         )
-        return des.simulate(
-            self.layout, samples, jobs=self.jobs, horizon=self.horizon, trace_jobs=trace
+        run = des.simulate(
+            self.layout,
+            samples,
+            jobs=self.jobs,
+            horizon=self.horizon,
+            trace_jobs=self.trace if index == 0 else 0,
+            max_events=self.max_events,
         )
+        if index == 0:
+            self._trace = run.trace
+        return run
 
     def pilot(self, count: int) -> np.ndarray:
         series = []
         for r in range(count):
             run = self._one(r)
+            self._kept[r] = run
             lead = run.complete - run.release
             series.append(lead[~np.isnan(lead)])
         n = min(len(s) for s in series)
@@ -478,8 +565,8 @@ class _Des(_Runner):
                 )
             warm = float(done[warmup - 1]) if warmup else 0.0
             end = float(self.horizon) if self.horizon is not None else float(done[-1])
-            counted = done[warmup:]
-            counted = counted[counted <= end]
+            # jobs finishing at the warm-up instant itself belong to the warm-up
+            counted = done[(done > warm) & (done <= end)]
             span = end - warm
             lead = run.complete - run.release
             mask = (~np.isnan(run.complete)) & (run.complete > warm) & (run.complete <= end)
@@ -492,7 +579,9 @@ class _Des(_Runner):
                     wip=float(run.wip(warm, end)),
                     totals=run.state_totals(warm, end),
                     completed=int(counted.size),
-                    scrapped=int(run.scrapped.sum()),
+                    scrapped=int(
+                        np.count_nonzero(run.scrapped & (run.leave > warm) & (run.leave <= end))
+                    ),
                     reworked=int(run.reworked),
                     processed=np.asarray(run.processed, dtype=np.float64),
                     passed=np.asarray(run.passed, dtype=np.float64),
@@ -504,12 +593,16 @@ class _Des(_Runner):
     def gantt(self, jobs: int) -> list[dict[str, Any]]:
         if jobs <= 0:
             return []
-        run = self._one(0, trace=jobs)
+        trace = getattr(self, "_trace", None)
+        if trace is None:
+            self._kept.pop(0, None)
+            self.trace = jobs
+            trace = self._one(0).trace
         return [
             {**row, "station": self.layout.stations[row["station"]].id}
             if isinstance(row["station"], int | np.integer)
             else row
-            for row in run.trace
+            for row in trace
         ]
 
 

@@ -21,7 +21,7 @@ from liquidfab.factory import catalog
 from liquidfab.factory.diagram import layout_svg
 from liquidfab.factory.messages import parse_product_ref
 from liquidfab.factory.model import Layout, layout_from_data, visit_ratios
-from liquidfab.factory.simulation import Report, simulate
+from liquidfab.factory.simulation import Report, jsonable, simulate
 from liquidfab.product import catalog as product_catalog
 from liquidfab.product import product_from_data
 
@@ -37,6 +37,10 @@ __all__ = [
 
 MAX_JOBS = 1000
 MAX_REPLICATIONS = 5
+#: Events of the general engine per replication: what bounds the work (and the memory)
+#: of one run, whatever a published layout says (jobs alone do not: a job can cost
+#: many events with tiny failure intervals, long repairs or many servers).
+MAX_EVENTS = 2_000_000
 CHARTS = ("states", "gantt")
 CHART_FORMATS = {"png": "image/png", "svg": "image/svg+xml"}
 
@@ -69,6 +73,7 @@ def bounded_run(layout: Layout) -> tuple[dict[str, Any], str | None]:
     kwargs: dict[str, Any] = {
         "replications": reps,
         "max_replications": min(run.max_replications, MAX_REPLICATIONS),
+        "max_events": MAX_EVENTS,
     }
     smaller = reps < run.replications
     if run.horizon is not None:
@@ -92,18 +97,6 @@ def bounded_run(layout: Layout) -> tuple[dict[str, Any], str | None]:
         f"the node ran {ran} \u00d7 {reps} replications (the layout asks for {asked} \u00d7 "
         f"{run.replications}); run `liquidfab factory simulate` for the full run"
     )
-
-
-def jsonable(value: Any) -> Any:
-    """``value`` with every non-finite float (a one-replication interval, an infinite
-    relative width) as None, so it is strict JSON."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    return value
 
 
 @dataclass
@@ -137,6 +130,11 @@ class FactoryItem:
                             report = simulate(self.layout, **kwargs)
                         except LayoutError as e:
                             self._failure = e
+                        except (LiquidfabError, ArithmeticError, ValueError, MemoryError) as e:
+                            # kept like a LayoutError: the same run fails the same way again
+                            self._failure = LayoutError(
+                                [("run", None, f"the run failed: {e}")], self.layout.file
+                            )
                         else:
                             if note:
                                 report.notes.append(note)
