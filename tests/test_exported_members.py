@@ -15,6 +15,7 @@ PACKAGES = [
     "liquidfab.ledger",
     "liquidfab.product",
     "liquidfab.factory",
+    "liquidfab.production",
 ]
 
 
