@@ -8,7 +8,16 @@ interface, which a ``SimulatedStation`` and an ``OpcUaStation`` (talking to an
 scheduling live in ``jobshop``, ``carseq`` and ``mixed_model``.
 """
 
+from liquidfab.production.carseq import (
+    CarSequencing,
+    Sequencing,
+    parse_csplib,
+    sequence,
+    violations,
+)
 from liquidfab.production.executor import BuildRecord, Executor
+from liquidfab.production.jobshop import Job, JobShop, Schedule, parse_jobshop, solve_jobshop
+from liquidfab.production.mixed_model import LinePlan, LineProblem, Order, evaluate, plan_line
 from liquidfab.production.opcua_station import OpcUaStation, OpcUaStationServer
 from liquidfab.production.program import (
     BuildProgram,
@@ -30,10 +39,18 @@ from liquidfab.production.stations import (
 __all__ = [
     "BuildProgram",
     "BuildRecord",
+    "CarSequencing",
     "Executor",
+    "Job",
+    "JobShop",
+    "LinePlan",
+    "LineProblem",
     "OpcUaStation",
     "OpcUaStationServer",
+    "Order",
     "ProgramStep",
+    "Schedule",
+    "Sequencing",
     "SimulatedStation",
     "Station",
     "StationFault",
@@ -43,5 +60,12 @@ __all__ = [
     "StepResult",
     "compile_program",
     "compile_resolved",
+    "evaluate",
+    "parse_csplib",
+    "parse_jobshop",
+    "plan_line",
     "program_json_schema",
+    "sequence",
+    "solve_jobshop",
+    "violations",
 ]
