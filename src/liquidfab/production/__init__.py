@@ -15,6 +15,7 @@ from liquidfab.production.carseq import (
     sequence,
     violations,
 )
+from liquidfab.production.cost import CostReport, cost_model, write_cost_chart
 from liquidfab.production.executor import BuildRecord, Executor
 from liquidfab.production.jobshop import Job, JobShop, Schedule, parse_jobshop, solve_jobshop
 from liquidfab.production.mixed_model import LinePlan, LineProblem, Order, evaluate, plan_line
@@ -40,6 +41,7 @@ __all__ = [
     "BuildProgram",
     "BuildRecord",
     "CarSequencing",
+    "CostReport",
     "Executor",
     "Job",
     "JobShop",
@@ -60,6 +62,7 @@ __all__ = [
     "StepResult",
     "compile_program",
     "compile_resolved",
+    "cost_model",
     "evaluate",
     "parse_csplib",
     "parse_jobshop",
@@ -68,4 +71,5 @@ __all__ = [
     "sequence",
     "solve_jobshop",
     "violations",
+    "write_cost_chart",
 ]
