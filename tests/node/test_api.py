@@ -141,6 +141,8 @@ def test_well_known_names_versions_types_and_limits(client, node):
         "org.liquidfab.ledger.mint",
         "org.liquidfab.product.publish",
         "org.liquidfab.factory.publish",
+        "org.liquidfab.production.order",
+        "org.liquidfab.production.order-status",
     }
     assert doc["limits"]["max_message_bytes"] == node.limits.max_message_bytes
 

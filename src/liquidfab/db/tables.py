@@ -33,6 +33,8 @@ __all__ = [
     "mandates",
     "messages",
     "metadata",
+    "order_events",
+    "orders",
     "participants",
     "pending_transfers",
     "product_versions",
@@ -248,4 +250,43 @@ factory_layout_versions = Table(
     Column("published_us", BigInteger, nullable=False),
     Column("published_by", String(500), nullable=False),
     Index("ix_factory_layout_versions_product", "product"),
+)
+
+# Customer orders (production): one row per order, its history in order_events.
+orders = Table(
+    "orders",
+    metadata,
+    Column("id", String(100), primary_key=True),
+    Column("customer", String(200), nullable=False),
+    Column("manufacturer", String(200), nullable=False),
+    Column("product_id", String(200), nullable=False),
+    Column("version", String(100), nullable=False),
+    Column("choices", JSON, nullable=False),
+    Column("features", JSON, nullable=False),
+    Column("price", String(40), nullable=False),
+    Column("ledger", String(12), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("pending_transfer", String(36), nullable=False, unique=True),
+    Column("state", String(24), nullable=False),
+    Column("program_digest", String(100), nullable=False),
+    Column("program", JSON, nullable=False),
+    Column("placed_by", String(500), nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+    Index("ix_orders_state", "state", "created_us"),
+    Index("ix_orders_customer", "customer", "created_us"),
+    Index("ix_orders_manufacturer", "manufacturer", "created_us"),
+)
+
+order_events = Table(
+    "order_events",
+    metadata,
+    Column("order_id", String(100), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("state", String(24), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("message", String(500), nullable=False),
+    Column("transfer", String(36), nullable=True),
+    Column("note", String(500), nullable=True),
+    Column("at_us", BigInteger, nullable=False),
 )

@@ -15,6 +15,7 @@ from liquidfab.node.routes_factories import router as factories_router
 from liquidfab.node.routes_ledger import router as ledger_router
 from liquidfab.node.routes_messages import envelope_schema
 from liquidfab.node.routes_messages import router as messages_router
+from liquidfab.node.routes_orders import router as orders_router
 from liquidfab.node.routes_products import router as products_router
 from liquidfab.node.routes_read import router as read_router
 
@@ -53,6 +54,7 @@ def create_app(node: Node) -> FastAPI:
     app.include_router(ledger_router)
     app.include_router(products_router)
     app.include_router(factories_router)
+    app.include_router(orders_router)
     install_pages(app)
 
     def openapi() -> dict[str, Any]:

@@ -24,6 +24,7 @@ from liquidfab.node.factories import FactoryShelf
 from liquidfab.node.products import Shelf
 from liquidfab.product import Product
 from liquidfab.product.messages import PUBLISH, add_product_types
+from liquidfab.production.order_messages import add_production_types
 from liquidfab.protocol import DEFAULT_LIMITS, Context, Limits, Registry, sign_message, uuid7
 from liquidfab.protocol.dispatcher import Dispatcher, NodeSettings, Outcome
 from liquidfab.protocol.participants import REGISTER, add_participant_types
@@ -42,6 +43,7 @@ def build_registry() -> Registry:
     add_ledger_types(registry)
     add_product_types(registry)
     add_factory_types(registry)
+    add_production_types(registry)
     return registry
 
 

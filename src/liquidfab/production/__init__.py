@@ -19,7 +19,6 @@ from liquidfab.production.cost import CostReport, cost_model, write_cost_chart
 from liquidfab.production.executor import BuildRecord, Executor
 from liquidfab.production.jobshop import Job, JobShop, Schedule, parse_jobshop, solve_jobshop
 from liquidfab.production.mixed_model import LinePlan, LineProblem, Order, evaluate, plan_line
-from liquidfab.production.opcua_station import OpcUaStation, OpcUaStationServer
 from liquidfab.production.program import (
     BuildProgram,
     ProgramStep,
@@ -73,3 +72,13 @@ __all__ = [
     "violations",
     "write_cost_chart",
 ]
+
+_LAZY = {"OpcUaStation", "OpcUaStationServer"}  # asyncua loads only when OPC UA is used
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        from liquidfab.production import opcua_station
+
+        return getattr(opcua_station, name)
+    raise AttributeError(f"module 'liquidfab.production' has no attribute {name!r}")
