@@ -35,17 +35,20 @@ from liquidfab.production.stations import (
     StepRefused,
     StepResult,
 )
+from liquidfab.production.virtual_line import DesStation, LineRun, UnitRun, VirtualLine
 
 __all__ = [
     "BuildProgram",
     "BuildRecord",
     "CarSequencing",
     "CostReport",
+    "DesStation",
     "Executor",
     "Job",
     "JobShop",
     "LinePlan",
     "LineProblem",
+    "LineRun",
     "OpcUaStation",
     "OpcUaStationServer",
     "Order",
@@ -59,6 +62,8 @@ __all__ = [
     "StationUnreachable",
     "StepRefused",
     "StepResult",
+    "UnitRun",
+    "VirtualLine",
     "compile_program",
     "compile_resolved",
     "cost_model",
