@@ -40,6 +40,7 @@ __all__ = [
     "product_versions",
     "products",
     "transfers",
+    "units",
 ]
 
 metadata = MetaData()
@@ -289,4 +290,27 @@ order_events = Table(
     Column("transfer", String(36), nullable=True),
     Column("note", String(500), nullable=True),
     Column("at_us", BigInteger, nullable=False),
+)
+
+# Built units (production): serial, device did, as-built record and AAS passport. The
+# device's private key is never stored.
+units = Table(
+    "units",
+    metadata,
+    Column("serial", String(64), primary_key=True),
+    Column("order_id", String(100), nullable=False, unique=True),
+    Column("code", String(16), nullable=False),
+    Column("sequence", BigInteger, nullable=False),
+    Column("product_id", String(200), nullable=False),
+    Column("version", String(100), nullable=False),
+    Column("manufacturer", String(200), nullable=False),
+    Column("customer", String(200), nullable=False),
+    Column("device_did", String(200), nullable=False, unique=True),
+    Column("program_digest", String(100), nullable=False),
+    Column("as_built", JSON, nullable=False),
+    Column("passport", JSON, nullable=False),
+    Column("built_us", BigInteger, nullable=False),
+    UniqueConstraint("code", "sequence", name="uq_units_code_sequence"),
+    Index("ix_units_customer", "customer", "built_us"),
+    Index("ix_units_product", "product_id", "built_us"),
 )

@@ -18,6 +18,7 @@ from liquidfab.node.routes_messages import router as messages_router
 from liquidfab.node.routes_orders import router as orders_router
 from liquidfab.node.routes_products import router as products_router
 from liquidfab.node.routes_read import router as read_router
+from liquidfab.node.routes_units import router as units_router
 
 __all__ = ["create_app"]
 
@@ -55,6 +56,7 @@ def create_app(node: Node) -> FastAPI:
     app.include_router(products_router)
     app.include_router(factories_router)
     app.include_router(orders_router)
+    app.include_router(units_router)
     install_pages(app)
 
     def openapi() -> dict[str, Any]:

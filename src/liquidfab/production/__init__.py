@@ -35,6 +35,7 @@ from liquidfab.production.stations import (
     StepRefused,
     StepResult,
 )
+from liquidfab.production.units import RecordedUnit, passport, record_unit
 from liquidfab.production.virtual_line import DesStation, LineRun, UnitRun, VirtualLine
 
 __all__ = [
@@ -53,6 +54,7 @@ __all__ = [
     "OpcUaStationServer",
     "Order",
     "ProgramStep",
+    "RecordedUnit",
     "Schedule",
     "Sequencing",
     "SimulatedStation",
@@ -70,8 +72,10 @@ __all__ = [
     "evaluate",
     "parse_csplib",
     "parse_jobshop",
+    "passport",
     "plan_line",
     "program_json_schema",
+    "record_unit",
     "sequence",
     "solve_jobshop",
     "violations",
