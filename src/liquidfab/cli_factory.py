@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from liquidfab.cli_post import KeystoreOpt, sign_and_post
 from liquidfab.errors import DocumentError, LiquidfabError
 
 factory_app = typer.Typer(
@@ -412,34 +413,11 @@ def publish(
     key: Annotated[str, typer.Option("--key", help="The publisher's key name.")],
     product: ProductOpt = None,
     node: Annotated[str, typer.Option(help="Node URL.")] = "http://127.0.0.1:8000",
-    keystore: Annotated[
-        Path,
-        typer.Option("--keystore", "-k", envvar="LIQUIDFAB_KEYSTORE", help="Keystore folder."),
-    ] = Path.home() / ".liquidfab" / "keys",
+    keystore: KeystoreOpt = Path.home() / ".liquidfab" / "keys",
 ) -> None:
     """Sign the layout with KEY and publish it (its product must be published first; a
     version is immutable)."""
-    import httpx
-
     from liquidfab.factory.messages import PUBLISH, publishable_document
-    from liquidfab.identity import Keystore
-    from liquidfab.protocol import CONTENT_TYPE, sign_message
 
     layout = _load(file, product)
-    try:
-        signer = Keystore(keystore).get(key)
-        message = sign_message(signer, PUBLISH, {"layout": publishable_document(layout)})
-    except LiquidfabError as e:
-        raise _fail(str(e)) from e
-    try:
-        response = httpx.post(
-            f"{node.rstrip('/')}/v1/messages",
-            content=message.to_json(),
-            headers={"content-type": CONTENT_TYPE},
-            timeout=60,
-        )
-    except httpx.HTTPError as e:
-        raise _fail(f"cannot reach {node}: {e}") from e
-    console.print_json(response.text)
-    if response.status_code >= 400:
-        raise typer.Exit(2)
+    sign_and_post(keystore, key, PUBLISH, {"layout": publishable_document(layout)}, node)

@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
+from liquidfab.cli_post import KeystoreOpt, sign_and_post
 from liquidfab.errors import LiquidfabError, ProductError
 
 product_app = typer.Typer(
@@ -392,36 +393,13 @@ def publish(
     file: FileArg,
     key: Annotated[str, typer.Option("--key", help="The manufacturer's key name.")],
     node: Annotated[str, typer.Option(help="Node URL.")] = "http://127.0.0.1:8000",
-    keystore: Annotated[
-        Path,
-        typer.Option("--keystore", "-k", envvar="LIQUIDFAB_KEYSTORE", help="Keystore folder."),
-    ] = Path.home() / ".liquidfab" / "keys",
+    keystore: KeystoreOpt = Path.home() / ".liquidfab" / "keys",
 ) -> None:
     """Sign the definition with KEY and publish it to the node (a version is immutable)."""
-    import httpx
-
-    from liquidfab.identity import Keystore
     from liquidfab.product.messages import PUBLISH
-    from liquidfab.protocol import CONTENT_TYPE, sign_message
 
     product = _load(file)
-    try:
-        signer = Keystore(keystore).get(key)
-        message = sign_message(signer, PUBLISH, {"definition": product.document()})
-    except LiquidfabError as e:
-        raise _fail(str(e)) from e
-    try:
-        response = httpx.post(
-            f"{node.rstrip('/')}/v1/messages",
-            content=message.to_json(),
-            headers={"content-type": CONTENT_TYPE},
-            timeout=60,
-        )
-    except httpx.HTTPError as e:
-        raise _fail(f"cannot reach {node}: {e}") from e
-    console.print_json(response.text)
-    if response.status_code >= 400:
-        raise typer.Exit(2)
+    sign_and_post(keystore, key, PUBLISH, {"definition": product.document()}, node)
 
 
 @product_app.command("schema")

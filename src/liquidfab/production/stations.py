@@ -56,6 +56,7 @@ __all__ = [
     "StationUnreachable",
     "StepRefused",
     "StepResult",
+    "simulated_result",
 ]
 
 
@@ -353,24 +354,36 @@ class SimulatedStation(Station):
             await asyncio.sleep(0)
         started = self.clock
         self.clock = started + seconds
-        measurements = {"cycle_s": round(seconds, 6)}
-        if not faulted:
-            for name, value in step.parameters.items():
-                if name.endswith("_nm") and not isinstance(value, bool | str) and value > 0:
-                    reached = value * (1 + 0.01 * float(self.rng.standard_normal()))
-                    measurements[name] = round(reached, 3)
-        return StepResult(
-            station=self.id,
-            program_digest=program.digest(),
-            step=step.index,
-            operation=step.operation,
-            ok=not faulted,
-            started=started,
-            finished=self.clock,
-            measurements=measurements,
-            message=(
-                f"fault at {self.id} during {step.operation} after {seconds:.1f} s"
-                if faulted
-                else ""
-            ),
-        )
+        return simulated_result(self.id, step, program, started, seconds, faulted, self.rng)
+
+
+def simulated_result(
+    station: str,
+    step: ProgramStep,
+    program: BuildProgram,
+    started: float,
+    seconds: float,
+    faulted: bool,
+    rng: np.random.Generator,
+    extra: dict[str, float] | None = None,
+) -> StepResult:
+    """What a simulated machine reports for a step: its cycle time, the torques it
+    reached (within 1% of each ``*_nm`` set value), or the fault."""
+    measurements = {"cycle_s": round(seconds, 6), **(extra or {})}
+    if not faulted:
+        for name, value in step.parameters.items():
+            if name.endswith("_nm") and not isinstance(value, bool | str) and value > 0:
+                measurements[name] = round(value * (1 + 0.01 * float(rng.standard_normal())), 3)
+    return StepResult(
+        station=station,
+        program_digest=program.digest(),
+        step=step.index,
+        operation=step.operation,
+        ok=not faulted,
+        started=started,
+        finished=started + seconds,
+        measurements=measurements,
+        message=f"fault at {station} during {step.operation} after {seconds:.1f} s"
+        if faulted
+        else "",
+    )

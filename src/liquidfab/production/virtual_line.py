@@ -58,6 +58,7 @@ from liquidfab.production.stations import (
     StationFault,
     StationLimits,
     StepResult,
+    simulated_result,
 )
 
 __all__ = ["DesStation", "LineRun", "UnitRun", "VirtualLine", "variant_of"]
@@ -131,30 +132,9 @@ class DesStation(Station):
             seconds *= float(share)
         started = self.clock
         self.clock = started + seconds
-        measurements = {"cycle_s": round(seconds, 6)}
-        if self._setup > 0:
-            measurements["setup_s"] = round(self._setup, 6)
-            self._setup = 0.0
-        if not faulted:
-            for name, value in step.parameters.items():
-                if name.endswith("_nm") and not isinstance(value, bool | str) and value > 0:
-                    reached = value * (1 + 0.01 * float(self.rng.standard_normal()))
-                    measurements[name] = round(reached, 3)
-        return StepResult(
-            station=self.id,
-            program_digest=program.digest(),
-            step=step.index,
-            operation=step.operation,
-            ok=not faulted,
-            started=started,
-            finished=self.clock,
-            measurements=measurements,
-            message=(
-                f"fault at {self.id} during {step.operation} after {seconds:.1f} s"
-                if faulted
-                else ""
-            ),
-        )
+        extra = {"setup_s": round(self._setup, 6)} if self._setup > 0 else None
+        self._setup = 0.0
+        return simulated_result(self.id, step, program, started, seconds, faulted, self.rng, extra)
 
 
 @dataclass(frozen=True)
