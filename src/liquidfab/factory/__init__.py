@@ -14,19 +14,8 @@ from liquidfab.factory.distributions import (
     Triangular,
     Uniform,
 )
-from liquidfab.factory.experiment import SweepFile, SweepResult, load_sweep, run_sweep
 from liquidfab.factory.format import LayoutFile, layout_json_schema
 from liquidfab.factory.model import Calendar, Layout, Station, layout_from_data, load_layout
-from liquidfab.factory.sampling import Samples, draw, exact_times
-from liquidfab.factory.simulation import (
-    STATES,
-    Replication,
-    Report,
-    StationKpi,
-    simulate,
-    simulate_buffer_variants,
-)
-from liquidfab.factory.statistics import Comparison, Estimate, mean_ci, paired_difference
 
 __all__ = [
     "STATES",
@@ -60,3 +49,33 @@ __all__ = [
     "simulate",
     "simulate_buffer_variants",
 ]
+
+# The engines pull in NumPy's compiled kernels, SciPy, SimPy and Dask; a node that only
+# stores layouts should not pay for them at start-up, so they load on first use.
+_LAZY = {
+    "STATES": "simulation",
+    "Replication": "simulation",
+    "Report": "simulation",
+    "StationKpi": "simulation",
+    "simulate": "simulation",
+    "simulate_buffer_variants": "simulation",
+    "SweepFile": "experiment",
+    "SweepResult": "experiment",
+    "load_sweep": "experiment",
+    "run_sweep": "experiment",
+    "Samples": "sampling",
+    "draw": "sampling",
+    "exact_times": "sampling",
+    "Comparison": "statistics",
+    "Estimate": "statistics",
+    "mean_ci": "statistics",
+    "paired_difference": "statistics",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        from importlib import import_module
+
+        return getattr(import_module(f"liquidfab.factory.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'liquidfab.factory' has no attribute {name!r}")

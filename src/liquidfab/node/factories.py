@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from liquidfab.db import Database
 from liquidfab.errors import LayoutError, LiquidfabError, ProtocolError
@@ -21,7 +21,6 @@ from liquidfab.factory import catalog
 from liquidfab.factory.diagram import layout_svg
 from liquidfab.factory.messages import parse_product_ref
 from liquidfab.factory.model import Layout, layout_from_data, visit_ratios
-from liquidfab.factory.simulation import Report, jsonable, simulate
 from liquidfab.product import catalog as product_catalog
 from liquidfab.product import product_from_data
 
@@ -32,7 +31,6 @@ __all__ = [
     "FactoryItem",
     "FactoryShelf",
     "bounded_run",
-    "jsonable",
 ]
 
 MAX_JOBS = 1000
@@ -47,6 +45,17 @@ CHART_FORMATS = {"png": "image/png", "svg": "image/svg+xml"}
 # One simulation at a time on the node: a page load waits for the run before it,
 # never competes with it for the CPU.
 _SIMULATING = threading.Lock()
+
+if TYPE_CHECKING:
+    from liquidfab.factory.simulation import Report
+
+
+def simulate(layout: Layout, **kwargs: Any) -> Report:
+    """The factory's simulate, imported on first use: the engines (Numba, SciPy, SimPy)
+    stay out of the node's start-up until a page asks for a run."""
+    from liquidfab.factory.simulation import simulate as run
+
+    return run(layout, **kwargs)
 
 
 def _cycle_seconds(layout: Layout) -> float:
@@ -155,6 +164,8 @@ class FactoryItem:
     def kpis(self) -> dict[str, Any]:
         """The report as strict JSON."""
         if self._kpis is None:
+            from liquidfab.factory.simulation import jsonable
+
             self._kpis = jsonable(self.report().to_dict())
         return self._kpis
 
