@@ -57,3 +57,16 @@ def failing_commits(database) -> Iterator[None]:
         yield
     finally:
         database.write = real_write
+
+
+def built_payload(client: TestClient, order_id: str, *, seed: int = 7) -> dict:
+    """What a line sends with ``built``: the record of a successful build of the order's
+    program on simulated stations, and the did of a fresh device key."""
+    import asyncio
+
+    from liquidfab.production import BuildProgram, Executor, SimulatedStation
+
+    program = BuildProgram.model_validate(client.get(f"/v1/orders/{order_id}").json()["program"])
+    stations = {s: SimulatedStation(s, seed=seed) for s in program.stations}
+    record = asyncio.run(Executor(stations).build(program))
+    return {"build": record.model_dump(mode="json"), "device_did": SigningKey.generate().did}

@@ -12,7 +12,7 @@ from liquidfab.product import load_product
 from liquidfab.production import compile_program
 from liquidfab.production.order_messages import ORDER, ORDER_STATUS
 from liquidfab.protocol import SettlementLeg, sign_message, uuid7
-from support import post
+from support import built_payload, post
 
 LAMP = Path(__file__).parents[1] / "product" / "lamp.yaml"
 PRODUCT, VERSION = "org.example.lamp", "1.0.0"
@@ -130,7 +130,8 @@ def _place(client, world, order_id: str = "o-1") -> dict:
 
 def _advance(client, maker, order_id: str, *states: str) -> None:
     for state in states:
-        _ok(post(client, _status(maker, order_id, state)))
+        extra = built_payload(client, order_id) if state == "built" else {}
+        _ok(post(client, _status(maker, order_id, state, **extra)))
 
 
 def test_the_happy_path_posts_exactly_the_price_to_the_manufacturer(client, world):

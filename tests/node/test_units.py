@@ -17,7 +17,7 @@ from liquidfab.identity import SigningKey
 from liquidfab.node.routes_units import SIGNATURE_HEADER, read_signature_bytes
 from liquidfab.product import load_product
 from liquidfab.product.aas import verify_environment
-from liquidfab.production import BuildProgram, SimulatedStation
+from liquidfab.production import BuildProgram, SimulatedStation, orders
 from liquidfab.production.executor import BuildRecord, Executor
 from liquidfab.production.order_messages import ORDER, ORDER_STATUS
 from liquidfab.production.units import (
@@ -98,9 +98,16 @@ def _build(client, order_id: str) -> BuildRecord:
     return asyncio.run(Executor(stations).build(program))
 
 
-def _built(client, maker, customer, order_id: str = "o-1", choices=CHOICES):
+def _mark_built(database, order_id: str) -> None:
+    """The order as the built step leaves it, without the unit the step records, so
+    ``record_unit`` itself can be tried."""
+    database.write(lambda c: orders.set_state(c, order_id, "built", int(time.time() * 1e6)))
+
+
+def _built(client, maker, customer, order_id: str = "o-1", choices=CHOICES, *, database=None):
     _place(client, maker, customer, order_id, choices)
-    _advance(client, maker, order_id, "accepted", "scheduled", "in-production", "built")
+    _advance(client, maker, order_id, "accepted", "scheduled", "in-production")
+    _mark_built(database, order_id)
     return _build(client, order_id)
 
 
@@ -125,7 +132,7 @@ def _passport(client, serial: str, headers=None) -> dict:
 
 def test_a_built_order_gets_one_unit_whose_as_built_matches_its_order(client, database, world):
     maker, customer, _ = world
-    record = _built(client, maker, customer, "o-1")
+    record = _built(client, maker, customer, "o-1", database=database)
     assert record.ok
     made = _record(database, "o-1", record)
     serial = made.unit["serial"]
@@ -157,7 +164,7 @@ def test_a_built_order_gets_one_unit_whose_as_built_matches_its_order(client, da
     assert verify_environment(unit["passport"]) == []
 
     # a second order of the same product: the next sequence; a unit per order only
-    second = _built(client, maker, customer, "o-2")
+    second = _built(client, maker, customer, "o-2", database=database)
     assert _record(database, "o-2", second).unit["serial"].endswith("-000002")
     with pytest.raises(Refused) as again:
         _record(database, "o-1", record)
@@ -167,7 +174,7 @@ def test_a_built_order_gets_one_unit_whose_as_built_matches_its_order(client, da
 
 def test_the_private_key_is_never_stored(client, database, world):
     maker, customer, _ = world
-    made = _record(database, "o-1", _built(client, maker, customer, "o-1"))
+    made = _record(database, "o-1", _built(client, maker, customer, "o-1", database=database))
     seed = base64.urlsafe_b64decode(made.bundle["private_key_seed"] + "=")
     forms = {
         made.bundle["private_key_seed"],
@@ -198,7 +205,7 @@ def test_only_a_built_order_with_its_own_program_gets_a_unit(client, database, w
     with pytest.raises(Refused) as early:
         _record(database, "o-1", record)
     assert early.value.code == "transition-invalid"
-    _advance(client, maker, "o-1", "built")
+    _mark_built(database, "o-1")
     wrong = record.model_copy(update={"program_digest": "0" * 64})
     with pytest.raises(Refused) as mismatch:
         _record(database, "o-1", wrong)
@@ -223,6 +230,85 @@ def test_only_a_built_order_with_its_own_program_gets_a_unit(client, database, w
     assert (lot["lot"], lot["lot_source"]) == ("LUMEN-2026-0042", "stock")
 
 
+def _built_message(maker, order_id: str, record: BuildRecord, device: str, **kw):
+    data = {
+        "order": order_id,
+        "state": "built",
+        "build": record.model_dump(mode="json"),
+        "device_did": device,
+        **kw,
+    }
+    return sign_message(maker, ORDER_STATUS, data)
+
+
+def test_the_built_step_records_the_unit_with_the_stations_device_did(client, database, world):
+    maker, customer, _ = world
+    _place(client, maker, customer, "o-1")
+    _advance(client, maker, "o-1", "accepted", "scheduled", "in-production")
+    record = _build(client, "o-1")
+    device = SigningKey.generate()
+    result = _ok(post(client, _built_message(maker, "o-1", record, device.did)))["result"]
+    assert result["state"] == "built" and SERIAL.match(result["serial"])
+    unit = database.read(lambda c: unit_for_order(c, "o-1"))
+    assert unit["serial"] == result["serial"] and unit["device_did"] == device.did
+    assert unit["as_built"]["station_results"] == [
+        r.model_dump(mode="json") for r in record.results
+    ]
+    # the node never saw a private key: nothing stored holds the device's seed
+    seed = base64.urlsafe_b64encode(device.seed).rstrip(b"=").decode()
+    assert seed not in database.snapshot().__repr__()
+
+
+def test_a_built_step_without_a_good_build_changes_nothing(client, database, world):
+    maker, customer, _ = world
+    _place(client, maker, customer, "o-1")
+    _place(client, maker, customer, "o-2")
+    for order in ("o-1", "o-2"):
+        _advance(client, maker, order, "accepted", "scheduled", "in-production")
+    record = _build(client, "o-1")
+    failed = BuildRecord(
+        program_digest=record.program_digest,
+        ok=False,
+        results=record.results[:1],
+        failed_step=1,
+        reason="torque out of tolerance",
+    )
+    other = _build(client, "o-2")
+    did = SigningKey.generate().did
+    before = database.snapshot()
+    cases = [
+        (sign_message(maker, ORDER_STATUS, {"order": "o-1", "state": "built"}), 422),
+        (_built_message(maker, "o-1", failed, did), 409),
+        (
+            _built_message(
+                maker, "o-1", record.model_copy(update={"program_digest": "0" * 64}), did
+            ),
+            409,
+        ),
+        (_built_message(maker, "o-1", record, "did:key:zNotAKey"), 400),
+    ]
+    codes = []
+    for message, status in cases:
+        response = post(client, message)
+        assert response.status_code == status, response.text
+        codes.append(response.json()["code"])
+    assert codes == ["build-required", "build-failed", "as-built-mismatch", "malformed"]
+    # a build record on another step is refused too
+    stray = sign_message(
+        maker,
+        ORDER_STATUS,
+        {"order": "o-2", "state": "accepted", "build": other.model_dump(mode="json")},
+    )
+    assert post(client, stray).status_code in (400, 409)
+    assert database.snapshot() == before
+    assert client.get("/v1/orders/o-1").json()["state"] == "in-production"
+    # one device key is one unit: a second unit cannot claim it
+    _ok(post(client, _built_message(maker, "o-1", record, did)))
+    taken = post(client, _built_message(maker, "o-2", other, did))
+    assert taken.status_code == 409 and taken.json()["code"] == "conflict", taken.text
+    assert client.get("/v1/orders/o-2").json()["state"] == "in-production"
+
+
 def test_product_codes():
     assert product_code("org.example.lamp") == "LAMP"
     assert product_code("org.example.e-bike_2") == "EBIKE2"
@@ -235,7 +321,7 @@ def test_product_codes():
 @pytest.fixture
 def unit(client, database, world):
     maker, customer, _ = world
-    return _record(database, "o-1", _built(client, maker, customer, "o-1")).unit
+    return _record(database, "o-1", _built(client, maker, customer, "o-1", database=database)).unit
 
 
 PUBLIC = {"serial", "tier", "product", "version", "manufacturer", "device_did", "built_at", "aas"}

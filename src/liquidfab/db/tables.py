@@ -38,7 +38,11 @@ __all__ = [
     "participants",
     "pending_transfers",
     "product_versions",
+    "production_runs",
     "products",
+    "stock_lots",
+    "supply_contracts",
+    "supply_events",
     "transfers",
     "units",
 ]
@@ -313,4 +317,73 @@ units = Table(
     UniqueConstraint("code", "sequence", name="uq_units_code_sequence"),
     Index("ix_units_customer", "customer", "built_us"),
     Index("ix_units_product", "product_id", "built_us"),
+)
+
+# Supply contracts (production): a manufacturer's request for parts from a supplier,
+# negotiated and delivered in the Dataspace Protocol's states; history in supply_events.
+# Quantities are thousandths of the part's unit (a BOM may say 0.25 l of paint).
+supply_contracts = Table(
+    "supply_contracts",
+    metadata,
+    Column("id", String(100), primary_key=True),
+    Column("consumer", String(200), nullable=False),
+    Column("supplier", String(200), nullable=False),
+    Column("part", String(200), nullable=False),
+    Column("quantity_milli", BigInteger, nullable=False),
+    Column("unit_price", String(40), nullable=True),
+    Column("ledger", String(12), nullable=False),
+    Column("amount", BigInteger, nullable=True),
+    Column("pending_transfer", String(36), nullable=True, unique=True),
+    Column("lot", String(100), nullable=True),
+    Column("state", String(24), nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+    Index("ix_supply_contracts_consumer", "consumer", "state"),
+    Index("ix_supply_contracts_supplier", "supplier", "state"),
+)
+
+supply_events = Table(
+    "supply_events",
+    metadata,
+    Column("contract_id", String(100), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("state", String(24), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("message", String(500), nullable=False),
+    Column("transfer", String(36), nullable=True),
+    Column("note", String(500), nullable=True),
+    Column("at_us", BigInteger, nullable=False),
+)
+
+# A manufacturer's stock: one row per lot received by a completed supply contract,
+# drawn down first in, first out as units are built.
+stock_lots = Table(
+    "stock_lots",
+    metadata,
+    Column("id", _SEQ, primary_key=True, autoincrement=True),
+    Column("owner", String(200), nullable=False),
+    Column("part", String(200), nullable=False),
+    Column("lot", String(100), nullable=False),
+    Column("supplier", String(200), nullable=False),
+    Column("contract_id", String(100), nullable=False, unique=True),
+    Column("received_milli", BigInteger, nullable=False),
+    Column("left_milli", BigInteger, nullable=False),
+    Column("received_us", BigInteger, nullable=False),
+    Index("ix_stock_lots_owner_part", "owner", "part", "id"),
+)
+
+# Runs of the virtual line (production): what ``liquidfab produce`` measured, and the
+# unit-by-station trace the line page replays.
+production_runs = Table(
+    "production_runs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("manufacturer", String(200), nullable=False),
+    Column("layout_id", String(200), nullable=False),
+    Column("layout_version", String(100), nullable=False),
+    Column("summary", JSON, nullable=False),
+    Column("trace", JSON, nullable=False),
+    Column("started_us", BigInteger, nullable=False),
+    Column("finished_us", BigInteger, nullable=False),
+    Index("ix_production_runs_finished", "finished_us"),
 )

@@ -33,7 +33,8 @@ from liquidfab.product import catalog
 from liquidfab.product.configurator import Configurator
 from liquidfab.product.definition import Product, product_from_data
 from liquidfab.product.resolved import coerce_choices, money_text, resolve
-from liquidfab.production import orders
+from liquidfab.production import orders, units
+from liquidfab.production.executor import BuildRecord
 from liquidfab.production.program import compile_resolved
 from liquidfab.protocol.registry import Context, MessageType, Registry
 from liquidfab.protocol.settlement import SettlementLeg
@@ -89,6 +90,17 @@ class OrderStatus(BaseModel):
         "cancelled",
     ]
     note: str | None = Field(None, max_length=500)
+    build: BuildRecord | None = Field(
+        None, description="built only: the line's record of the successful build."
+    )
+    device_did: str | None = Field(
+        None,
+        max_length=200,
+        description="built only: the did of the key the flashing station created.",
+    )
+    scrapped: int = Field(
+        0, ge=0, le=100, description="built only: units scrapped on the way, each a kit drawn."
+    )
 
 
 # --- published products, compiled once per version (a version never changes) ---------
@@ -342,7 +354,21 @@ def _status(ctx: Context) -> dict[str, Any]:
             409,
             extra={"state": state},
         )
+    if target != "built" and (p.build is not None or p.device_did is not None or p.scrapped):
+        raise Refused(
+            "malformed",
+            "build, device_did and scrapped belong to the built step only.",
+            400,
+        )
     transfer = None
+    unit = None
+    if target == "built" and (p.build is None or p.device_did is None):
+        raise Refused(
+            "build-required",
+            "built carries the line's record of the build (build) and the did of the "
+            "device key the flashing station created (device_did).",
+            422,
+        )
     if target == "delivered":
         transfer = _escrow_leg(ctx, row, "post_pending", "delivered").id
     elif target == "cancelled":
@@ -358,7 +384,22 @@ def _status(ctx: Context) -> dict[str, Any]:
     orders.add_event(
         ctx.conn, p.order, target, ctx.signer, message, ctx.now_us, transfer=transfer, note=p.note
     )
+    if target == "built":
+        assert p.build is not None
+        recorded = units.record_unit(
+            ctx.conn,
+            {**row, "state": "built"},
+            p.build,
+            now_us=ctx.now_us,
+            device_did=p.device_did,
+            from_stock=True,
+            scrapped=p.scrapped,
+        )
+        unit = recorded.unit
     result = {"order": p.order, "state": target, "previous": state}
+    if unit is not None:
+        result["serial"] = unit["serial"]
+        result["device_did"] = unit["device_did"]
     if transfer is not None:
         result["escrow"] = row["pending_transfer"]
     return result

@@ -11,14 +11,17 @@ transaction, after the order reached ``built``) gives it
 - an **as-built record**: the program digest, the configuration and features, every
   part of the as-built BOM with its supplier and supplier lot, the station results, the
   station that flashed the device identity;
-- a **device identity**: an Ed25519 key generated here, standing in for the flashing
-  station. The node keeps only its public did; the private key is in the provisioning
-  bundle returned to the caller once, and is never written anywhere by the node;
+- a **device identity**: an Ed25519 key created at the flashing station, which sends
+  only its did (the ``built`` message carries it). Without one, the key is generated
+  here and its private half is in the provisioning bundle returned to the caller once,
+  never written anywhere by the node;
 - the **unit passport**: the AAS of ``product.aas.unit_shell`` with its AsBuilt filled.
 
-Supplier lots: without a stock system, a part's lot is synthesized deterministically
-from its supplier (did, or id when the product gives no did), the part and the build
-date: ``<yyyymmdd>-<8 hex>``. A caller that knows the real lots passes ``lots``.
+Supplier lots: parts the manufacturer stocks (``stock``) are drawn from stock and carry
+the lots delivered by supply contracts. Other parts get a lot synthesized
+deterministically from their supplier (did, or id when the product gives no did), the
+part and the build date: ``<yyyymmdd>-<8 hex>``. A caller that knows the real lots
+passes ``lots``.
 
 The passport is read in three tiers (``passport``): ``public`` (nameplate, product,
 version, manufacturer, device did), ``owner`` (adds the configuration, features, the
@@ -41,13 +44,13 @@ from sqlalchemy import Connection, func, insert, select
 
 from liquidfab.db.database import store_errors
 from liquidfab.db.tables import units
-from liquidfab.errors import ProductError, Refused
-from liquidfab.identity import SigningKey
+from liquidfab.errors import IdentityError, ProductError, Refused
+from liquidfab.identity import SigningKey, VerifyKey
 from liquidfab.product import catalog
 from liquidfab.product.aas import AsBuilt, StationResult, unit_shell
 from liquidfab.product.definition import product_from_data
 from liquidfab.product.resolved import coerce_choices, resolve
-from liquidfab.production import orders
+from liquidfab.production import orders, stock
 from liquidfab.production.executor import BuildRecord
 
 __all__ = [
@@ -134,12 +137,20 @@ def record_unit(
     *,
     lots: Mapping[str, str] | None = None,
     now_us: int | None = None,
+    device_did: str | None = None,
+    from_stock: bool = False,
+    scrapped: int = 0,
 ) -> RecordedUnit:
     """Record the unit built for ``order`` (an id or its row) from ``build_record``.
 
     The order must be ``built``, have no unit yet, and the record must be a successful
     run of the order's program. ``lots`` maps part ids to supplier lots; parts without
-    one get a synthesized lot (see the module). Raises ``Refused`` otherwise.
+    one get a synthesized lot (see the module). ``device_did`` is the identity the
+    flashing station created (the bundle then holds no key: the station has it);
+    without one the node makes the key and returns it in the bundle. ``from_stock``
+    draws the unit's kit of every stocked part from the manufacturer's stock (``stock``),
+    one kit more for each of ``scrapped`` units thrown away on the way, and records the
+    lots drawn. Raises ``Refused`` otherwise.
     """
     row = orders.get_order(conn, order) if isinstance(order, str) else dict(order)
     if row is None:
@@ -176,6 +187,16 @@ def record_unit(
         )
     if unit_for_order(conn, order_id) is not None:
         raise Refused("conflict", f"order {order_id} already has its unit.", 409)
+    if device_did is not None:
+        try:
+            VerifyKey.from_did(device_did)
+        except IdentityError as e:
+            raise Refused("malformed", f"device_did is not an Ed25519 did:key: {e}", 400) from e
+        taken = conn.execute(select(units.c.serial).where(units.c.device_did == device_did))
+        if taken.first() is not None:
+            raise Refused("conflict", f"device {device_did} is already another unit's.", 409)
+    if scrapped < 0:
+        raise ValueError("scrapped counts units, it is not negative")
     version = catalog.get_version(conn, row["product_id"], row["version"])
     if version is None:  # pragma: no cover - an order names a published version
         raise Refused("not-found", f"no product {row['product_id']}@{row['version']}.", 404)
@@ -194,6 +215,11 @@ def record_unit(
         raise Refused("configuration-invalid", str(e), 422) from e
 
     lots = dict(lots or {})
+    if from_stock:
+        kit = stock.kit_of(resolved.bom)
+        stocked = stock.stocked_parts(conn, row["manufacturer"])
+        needs = {p: k.milli * (1 + scrapped) for p, k in kit.items() if p in stocked}
+        lots.update(stock.consume(conn, row["manufacturer"], needs))
     parts = []
     for item in resolved.bom:
         line: dict[str, Any] = {
@@ -210,7 +236,8 @@ def record_unit(
             line["lot_source"] = "stock" if item.part in lots else "synthesized"
         parts.append(line)
 
-    device = SigningKey.generate()
+    device = SigningKey.generate() if device_did is None else None
+    did = device.did if device is not None else device_did
     station = _flashing_station(row["program"])
     results = [r.model_dump(mode="json") for r in build_record.results]
     record = {
@@ -225,14 +252,14 @@ def record_unit(
         "parts": parts,
         "station_results": results,
         "flashing_station": station,
-        "device_did": device.did,
+        "device_did": did,
         "built_at": built_at.isoformat().replace("+00:00", "Z"),
     }
     as_built = AsBuilt(
         status="built",
         program=f"urn:liquidfab:program:{order_id}",
         program_digest=build_record.program_digest,
-        device_did=device.did,
+        device_did=did,
         built_at=built_at,
         station_results=[
             StationResult(
@@ -256,7 +283,7 @@ def record_unit(
         "version": row["version"],
         "manufacturer": row["manufacturer"],
         "customer": row["customer"],
-        "device_did": device.did,
+        "device_did": did,
         "program_digest": build_record.program_digest,
         "as_built": record,
         "passport": shell.to_jsonable(),
@@ -264,18 +291,19 @@ def record_unit(
     }
     with store_errors():
         conn.execute(insert(units), unit)
-    seed = device.seed
     bundle = {
         "serial": serial,
-        "device_did": device.did,
+        "device_did": did,
         "key_type": "Ed25519",
-        "private_key_seed": base64.urlsafe_b64encode(seed).rstrip(b"=").decode("ascii"),
         "product": row["product_id"],
         "version": row["version"],
         "features": row["features"],
         "flashing_station": station,
         "manufacturer": row["manufacturer"],
     }
+    if device is not None:
+        seed = base64.urlsafe_b64encode(device.seed).rstrip(b"=").decode("ascii")
+        bundle["private_key_seed"] = seed
     return RecordedUnit(unit=unit, bundle=bundle)
 
 
