@@ -25,6 +25,7 @@ from liquidfab.node.products import Shelf
 from liquidfab.product import Product
 from liquidfab.product.messages import PUBLISH, add_product_types
 from liquidfab.production.order_messages import add_production_types
+from liquidfab.production.supply_messages import add_supply_types
 from liquidfab.protocol import DEFAULT_LIMITS, Context, Limits, Registry, sign_message, uuid7
 from liquidfab.protocol.dispatcher import Dispatcher, NodeSettings, Outcome
 from liquidfab.protocol.participants import REGISTER, add_participant_types
@@ -44,6 +45,7 @@ def build_registry() -> Registry:
     add_product_types(registry)
     add_factory_types(registry)
     add_production_types(registry)
+    add_supply_types(registry)
     return registry
 
 
