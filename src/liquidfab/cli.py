@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from liquidfab.cli_factory import factory_app
+from liquidfab.cli_orders import order_app, unit_app
 from liquidfab.cli_product import product_app
 from liquidfab.errors import LiquidfabError
 
@@ -26,6 +27,8 @@ ledger_app = typer.Typer(help="Audit and inspect the ledger; mint tokens.", no_a
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(product_app, name="product")
 app.add_typer(factory_app, name="factory")
+app.add_typer(order_app, name="order")
+app.add_typer(unit_app, name="unit")
 console = Console(emoji=False, highlight=False)
 err = Console(stderr=True, emoji=False, highlight=False)
 
