@@ -18,8 +18,7 @@ units of that ledger (a price is exact to six decimals, the network token has si
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
+import time
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -30,12 +29,11 @@ from liquidfab.errors import ProductError, Refused
 from liquidfab.ledger import reads
 from liquidfab.ledger.types import owner_of
 from liquidfab.product import catalog
-from liquidfab.product.configurator import Configurator
-from liquidfab.product.definition import Product, product_from_data
 from liquidfab.product.resolved import coerce_choices, money_text, resolve
 from liquidfab.production import orders, units
 from liquidfab.production.executor import BuildRecord
 from liquidfab.production.program import compile_resolved
+from liquidfab.production.published import published_product
 from liquidfab.protocol.registry import Context, MessageType, Registry
 from liquidfab.protocol.settlement import SettlementLeg
 
@@ -43,6 +41,7 @@ __all__ = [
     "ORDER",
     "ORDER_ID_PATTERN",
     "ORDER_STATUS",
+    "TIMINGS",
     "OrderStatus",
     "PlaceOrder",
     "add_production_types",
@@ -103,27 +102,10 @@ class OrderStatus(BaseModel):
     )
 
 
-# --- published products, compiled once per version (a version never changes) ---------
-
-_CACHE_SIZE = 64
-_compiled: OrderedDict[tuple[str, str], tuple[Product, Configurator]] = OrderedDict()
-_compiled_lock = threading.Lock()
-
-
-def _product(row: dict[str, Any]) -> tuple[Product, Configurator]:
-    key = (row["product_id"], row["version"])
-    with _compiled_lock:
-        found = _compiled.get(key)
-        if found is not None and found[0].digest() == row["digest"]:
-            _compiled.move_to_end(key)
-            return found
-    product = product_from_data(row["definition"], file=f"{key[0]}@{key[1]}")
-    built = (product, Configurator(product, time_limit=5.0))
-    with _compiled_lock:
-        _compiled[key] = built
-        while len(_compiled) > _CACHE_SIZE:
-            _compiled.popitem(last=False)
-    return built
+# Wall-clock seconds this process spent checking configurations (validate) and resolving
+# and compiling programs (compile) for placed orders: a metric ``liquidfab produce`` reads
+# to show each stage's share.
+TIMINGS: dict[str, float] = {"validate": 0.0, "compile": 0.0}
 
 
 def price_units(price: Decimal, decimals: int) -> int | None:
@@ -233,12 +215,15 @@ def _place(ctx: Context) -> dict[str, Any]:
             extra={"order": p.order},
         )
     manufacturer = owner["manufacturer"]
-    product, configurator = _product(version)
+    product, configurator = published_product(version)
+    started = time.perf_counter()
     try:
         values = coerce_choices(product, p.choices, complete=True)
         check = configurator.check(values)
     except ProductError as e:
         raise _configuration_invalid(where, e) from e
+    finally:
+        TIMINGS["validate"] += time.perf_counter() - started
     if check.valid is False:
         sentences = check.conflict.sentences if check.conflict else ["the rules are broken"]
         raise Refused(
@@ -249,11 +234,14 @@ def _place(ctx: Context) -> dict[str, Any]:
         )
     if check.valid is None:  # pragma: no cover - a complete configuration is evaluated
         raise Refused("configuration-undecided", f"{where}: the check timed out.", 503)
+    started = time.perf_counter()
     try:
         resolved = resolve(product, values)
         program = compile_resolved(resolved, order_id=p.order, features=p.features)
     except ProductError as e:
         raise _configuration_invalid(where, e) from e
+    finally:
+        TIMINGS["compile"] += time.perf_counter() - started
     leg, amount = _escrow(ctx, manufacturer, product.currency, resolved.price)
     message = f"{ctx.envelope.source} {ctx.envelope.id}"
     digest = program.digest()

@@ -15,6 +15,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
@@ -44,9 +45,9 @@ class KitLine:
     supplier: str | None
 
 
-def milli(quantity: Decimal | int | str) -> int:
+def milli(quantity: Fraction | Decimal | int | str) -> int:
     """A quantity in thousandths of its unit, rounded up (a unit never draws less)."""
-    return math.ceil(Decimal(str(quantity)) * 1000)
+    return math.ceil(Fraction(quantity) * 1000)
 
 
 def kit_of(bom: Iterable[Any]) -> dict[str, KitLine]:

@@ -48,10 +48,10 @@ from liquidfab.errors import IdentityError, ProductError, Refused
 from liquidfab.identity import SigningKey, VerifyKey
 from liquidfab.product import catalog
 from liquidfab.product.aas import AsBuilt, StationResult, unit_shell
-from liquidfab.product.definition import product_from_data
 from liquidfab.product.resolved import coerce_choices, resolve
 from liquidfab.production import orders, stock
 from liquidfab.production.executor import BuildRecord
+from liquidfab.production.published import published_product
 
 __all__ = [
     "TIERS",
@@ -208,7 +208,7 @@ def record_unit(
     sequence = _next_sequence(conn, code)
     serial = f"{code}-{day}-{sequence:06d}"
 
-    product = product_from_data(version["definition"], file=f"{row['product_id']}@{row['version']}")
+    product, _ = published_product(version)
     try:
         resolved = resolve(product, coerce_choices(product, row["choices"], complete=True))
     except ProductError as e:  # pragma: no cover - checked when the order was placed
