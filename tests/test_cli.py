@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from liquidfab.cli import app
 from liquidfab.identity import Keystore
+from liquidfab.node.world import load_world
 from liquidfab.protocol import CONTENT_TYPE, sign_message
 from liquidfab.protocol.participants import REGISTER, UPDATE
 
@@ -221,9 +222,11 @@ def test_up_shows_the_ledger_with_a_funded_wallet_for_everyone(running_world):
     for name in ("Voltwerk Bikes", "CellCo Batteries", "Ada Rider", "Trailcraft Apps"):
         assert name in page.text
     keys = Keystore(world / "keys")
+    funds = {p.key: p.funds for p in load_world(world).participants}
     for name in ("operator", "voltwerk", "kraftmotor", "cellco", "alurahmen", "trailcraft", "ada"):
         account = httpx.get(f"{url}/v1/ledger/accounts/{keys.get(name).did}/wallet").json()
-        assert account["balance"] == "1000000000", name  # 1,000 LQD at 6 decimals
+        assert account["balance"] == str(int(funds[name] * 10**6)), name  # world.yaml's funds
+    assert funds["trailcraft"] == 1000 and funds["voltwerk"] > 1000  # the default, and capital
 
 
 def test_ledger_mint_verify_balances_history(running_world):

@@ -13,6 +13,7 @@ from rich.markup import escape
 
 from liquidfab.cli_factory import factory_app
 from liquidfab.cli_orders import order_app, unit_app
+from liquidfab.cli_produce import produce_command
 from liquidfab.cli_product import product_app
 from liquidfab.errors import LiquidfabError
 
@@ -27,6 +28,7 @@ ledger_app = typer.Typer(help="Audit and inspect the ledger; mint tokens.", no_a
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(product_app, name="product")
 app.add_typer(factory_app, name="factory")
+app.command("produce")(produce_command)
 app.add_typer(order_app, name="order")
 app.add_typer(unit_app, name="unit")
 console = Console(emoji=False, highlight=False)

@@ -25,6 +25,8 @@ __all__ = [
     "WorldFactory",
     "WorldParticipant",
     "WorldProduct",
+    "WorldProduction",
+    "WorldReorder",
     "default_db_url",
     "load_world",
     "open_world_node",
@@ -70,6 +72,31 @@ class WorldFactory(BaseModel):
     publisher: str = Field(description="Key of the participant that publishes it.")
 
 
+class WorldReorder(BaseModel):
+    """When the manufacturer reorders a part, in units' worth of that part."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    point: int = Field(50, ge=0, le=1_000_000, description="Reorder below this many units' worth.")
+    lot: int = Field(200, ge=1, le=1_000_000, description="Order at least this many units' worth.")
+
+
+class WorldProduction(BaseModel):
+    """What ``liquidfab produce`` builds in this world, on which line, for whom."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    manufacturer: str = Field(description="Key of the participant that builds.")
+    product: str = Field(description="Product file (one of the world's products).")
+    factory: str = Field(description="Layout file (one of the world's factories).")
+    customers: int = Field(20, ge=1, le=10_000, description="Customer participants to create.")
+    windows: dict[str, tuple[int, int]] = Field(
+        default_factory=dict,
+        description="option=value -> (p, q): at most p such units in any q consecutive.",
+    )
+    reorder: WorldReorder = Field(default_factory=WorldReorder)
+
+
 class World(BaseModel):
     """A world file: a title, a description, the participants, their products and
     factory layouts."""
@@ -81,6 +108,7 @@ class World(BaseModel):
     participants: list[WorldParticipant]
     products: list[WorldProduct] = Field(default_factory=list)
     factories: list[WorldFactory] = Field(default_factory=list)
+    production: WorldProduction | None = None
 
     def keystore(self, folder: Path) -> Keystore:
         return Keystore(folder / "keys")
