@@ -25,6 +25,7 @@ from liquidfab.production.units import (
     product_code,
     record_unit,
     synthesized_lot,
+    unit_environment,
     unit_for_order,
 )
 from liquidfab.protocol import SettlementLeg, sign_message, uuid7
@@ -161,7 +162,9 @@ def test_a_built_order_gets_one_unit_whose_as_built_matches_its_order(client, da
     assert SigningKey(seed).did == unit["device_did"] == made.bundle["device_did"]
     assert "private" not in repr(made) and made.bundle["private_key_seed"] not in repr(made)
     # the passport is a valid AAS with the as-built filled
-    assert verify_environment(unit["passport"]) == []
+    environment = database.read(lambda c: unit_environment(c, unit))
+    assert verify_environment(environment) == []
+    assert environment == database.read(lambda c: unit_environment(c, get_unit(c, serial)))
 
     # a second order of the same product: the next sequence; a unit per order only
     second = _built(client, maker, customer, "o-2", database=database)
@@ -377,7 +380,7 @@ def test_the_owner_tier_shows_configuration_and_as_built_without_lots(client, no
     assert verify_environment(body["aas"]) == []
 
 
-def test_the_authority_tier_shows_everything(client, node, operator_key, unit, world):
+def test_the_authority_tier_shows_everything(client, node, database, operator_key, unit, world):
     maker, _, _ = world
     for key in (operator_key, maker, node.key):
         body = _passport(client, unit["serial"], _signed(key, node.did, unit["serial"]))
@@ -388,7 +391,7 @@ def test_the_authority_tier_shows_everything(client, node, operator_key, unit, w
         assert lots and all(lots)
         assert "StationResults" in _as_built_elements(body)
         assert _submodels(body) == ALL_SUBMODELS
-        assert body["aas"] == unit["passport"]
+        assert body["aas"] == database.read(lambda c: unit_environment(c, unit))
 
 
 def test_unproven_tiers_fall_back_to_public(client, node, unit, world):

@@ -296,8 +296,8 @@ order_events = Table(
     Column("at_us", BigInteger, nullable=False),
 )
 
-# Built units (production): serial, device did, as-built record and AAS passport. The
-# device's private key is never stored.
+# Built units (production): serial, device did and as-built record; the AAS passport is
+# derived from them when read. The device's private key is never stored.
 units = Table(
     "units",
     metadata,
@@ -312,7 +312,6 @@ units = Table(
     Column("device_did", String(200), nullable=False, unique=True),
     Column("program_digest", String(100), nullable=False),
     Column("as_built", JSON, nullable=False),
-    Column("passport", JSON, nullable=False),
     Column("built_us", BigInteger, nullable=False),
     UniqueConstraint("code", "sequence", name="uq_units_code_sequence"),
     Index("ix_units_customer", "customer", "built_us"),

@@ -138,7 +138,7 @@ def get_passport(
         unit = units.get_unit(conn, serial)
         if unit is None:
             return None
-        return units.passport(unit, tier_of(request, conn, unit, did))
+        return units.passport(conn, unit, tier_of(request, conn, unit, did))
 
     found = request.app.state.node.database.read(load)
     if found is None:

@@ -15,7 +15,8 @@ transaction, after the order reached ``built``) gives it
   only its did (the ``built`` message carries it). Without one, the key is generated
   here and its private half is in the provisioning bundle returned to the caller once,
   never written anywhere by the node;
-- the **unit passport**: the AAS of ``product.aas.unit_shell`` with its AsBuilt filled.
+- the **unit passport**: the AAS of ``product.aas.unit_shell`` with its AsBuilt filled,
+  derived from the stored record when read (``unit_environment``).
 
 Supplier lots: parts the manufacturer stocks (``stock``) are drawn from stock and carry
 the lots delivered by supply contracts. Other parts get a lot synthesized
@@ -34,6 +35,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -62,6 +65,7 @@ __all__ = [
     "product_code",
     "record_unit",
     "synthesized_lot",
+    "unit_environment",
     "unit_for_order",
 ]
 
@@ -255,25 +259,6 @@ def record_unit(
         "device_did": did,
         "built_at": built_at.isoformat().replace("+00:00", "Z"),
     }
-    as_built = AsBuilt(
-        status="built",
-        program=f"urn:liquidfab:program:{order_id}",
-        program_digest=build_record.program_digest,
-        device_did=did,
-        built_at=built_at,
-        station_results=[
-            StationResult(
-                station=r.station,
-                operation=r.operation,
-                passed=r.ok,
-                seconds=_decimal(max(r.seconds, 0.0)),
-                measurements={k: _decimal(v) for k, v in r.measurements.items()},
-                note=r.message or None,
-            )
-            for r in build_record.results
-        ],
-    )
-    shell = unit_shell(product, resolved, serial, as_built=as_built)
     unit = {
         "serial": serial,
         "order_id": order_id,
@@ -286,7 +271,6 @@ def record_unit(
         "device_did": did,
         "program_digest": build_record.program_digest,
         "as_built": record,
-        "passport": shell.to_jsonable(),
         "built_us": now_us,
     }
     with store_errors():
@@ -336,7 +320,58 @@ def _environment(env: Mapping[str, Any], tier: str) -> dict[str, Any]:
     return out
 
 
-def passport(unit: Mapping[str, Any], tier: str) -> dict[str, Any]:
+_ENVIRONMENTS: OrderedDict[str, dict[str, Any]] = OrderedDict()
+_ENVIRONMENTS_KEPT = 256
+_environments_lock = threading.Lock()
+
+
+def unit_environment(conn: Connection, unit: Mapping[str, Any]) -> dict[str, Any]:
+    """The unit's AAS environment (``product.aas.unit_shell`` with the AsBuilt filled).
+
+    It is derived from what is stored (the product version, the configuration and the
+    as-built record), so it is made when first read rather than at build time, where it
+    would cost a fifth of a second and some 200 KB per unit; the last few are kept.
+    """
+    serial = unit["serial"]
+    with _environments_lock:
+        found = _ENVIRONMENTS.get(serial)
+        if found is not None:
+            _ENVIRONMENTS.move_to_end(serial)
+            return found
+    version = catalog.get_version(conn, unit["product_id"], unit["version"])
+    if version is None:  # pragma: no cover - a unit names a published version
+        raise Refused("not-found", f"no product {unit['product_id']}@{unit['version']}.", 404)
+    product, _ = published_product(version)
+    record = unit["as_built"]
+    resolved = resolve(product, coerce_choices(product, record["choices"], complete=True))
+    built_at = datetime.fromisoformat(record["built_at"].replace("Z", "+00:00"))
+    as_built = AsBuilt(
+        status=record["status"],
+        program=f"urn:liquidfab:program:{unit['order_id']}",
+        program_digest=record["program_digest"],
+        device_did=record["device_did"],
+        built_at=built_at,
+        station_results=[
+            StationResult(
+                station=r["station"],
+                operation=r["operation"],
+                passed=r["ok"],
+                seconds=_decimal(max(r["finished"] - r["started"], 0.0)),
+                measurements={k: _decimal(v) for k, v in r["measurements"].items()},
+                note=r["message"] or None,
+            )
+            for r in record["station_results"]
+        ],
+    )
+    environment = unit_shell(product, resolved, serial, as_built=as_built).to_jsonable()
+    with _environments_lock:
+        _ENVIRONMENTS[serial] = environment
+        while len(_ENVIRONMENTS) > _ENVIRONMENTS_KEPT:
+            _ENVIRONMENTS.popitem(last=False)
+    return environment
+
+
+def passport(conn: Connection, unit: Mapping[str, Any], tier: str) -> dict[str, Any]:
     """A unit's passport as ``tier`` sees it (``public``, ``owner`` or ``authority``)."""
     if tier not in TIERS:
         raise ValueError(f"no tier {tier!r}; tiers are {', '.join(TIERS)}")
@@ -372,5 +407,5 @@ def passport(unit: Mapping[str, Any], tier: str) -> dict[str, Any]:
                 "as_built": as_built,
             }
         )
-    out["aas"] = _environment(unit["passport"], tier)
+    out["aas"] = _environment(unit_environment(conn, unit), tier)
     return out

@@ -1,4 +1,4 @@
-"""supply contracts, stock lots and runs of the virtual line
+"""supply contracts, stock lots, runs of the virtual line; passports derived when read
 
 Revision ID: 0007
 Revises: 0006
@@ -17,6 +17,9 @@ _SEQ = sa.BigInteger().with_variant(sa.Integer, "sqlite")
 
 
 def upgrade() -> None:
+    # a unit's passport is derived from its as-built record when read, not stored
+    with op.batch_alter_table("units") as units:
+        units.drop_column("passport")
     op.create_table(
         "supply_contracts",
         sa.Column("id", sa.String(100), primary_key=True),
@@ -74,6 +77,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("units") as units:
+        units.add_column(sa.Column("passport", sa.JSON, nullable=False, server_default="{}"))
     op.drop_index("ix_production_runs_finished", table_name="production_runs")
     op.drop_table("production_runs")
     op.drop_index("ix_stock_lots_owner_part", table_name="stock_lots")
