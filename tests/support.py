@@ -70,3 +70,13 @@ def built_payload(client: TestClient, order_id: str, *, seed: int = 7) -> dict:
     stations = {s: SimulatedStation(s, seed=seed) for s in program.stations}
     record = asyncio.run(Executor(stations).build(program))
     return {"build": record.model_dump(mode="json"), "device_did": SigningKey.generate().did}
+
+
+def funded(node, operator_key: SigningKey, role: str, name: str, amount: int) -> SigningKey:
+    """A new participant registered with ``role``, its wallet open and holding ``amount``."""
+    key = SigningKey.generate()
+    node.register(key, role, name)
+    node.open_account(key)
+    if amount:
+        node.mint(operator_key, f"{key.did}/wallet", amount)
+    return key

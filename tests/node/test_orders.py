@@ -12,7 +12,7 @@ from liquidfab.product import load_product
 from liquidfab.production import compile_program
 from liquidfab.production.order_messages import ORDER, ORDER_STATUS
 from liquidfab.protocol import SettlementLeg, sign_message, uuid7
-from support import built_payload, post
+from support import built_payload, funded, post
 
 LAMP = Path(__file__).parents[1] / "product" / "lamp.yaml"
 PRODUCT, VERSION = "org.example.lamp", "1.0.0"
@@ -81,22 +81,13 @@ def _balances(client, *keys: SigningKey) -> list[tuple[int, int]]:
     return out
 
 
-def _funded(node, operator_key, role: str, name: str, amount: int) -> SigningKey:
-    key = SigningKey.generate()
-    node.register(key, role, name)
-    node.open_account(key)
-    if amount:
-        node.mint(operator_key, _wallet(key), amount)
-    return key
-
-
 @pytest.fixture
 def world(node, client, operator_key):
     """A published lamp, its maker (empty wallet), a funded customer and a funded stranger."""
     node.register(operator_key, "operator", "Operator")
-    maker = _funded(node, operator_key, "manufacturer", "Lamp Maker", 0)
-    customer = _funded(node, operator_key, "owner", "Customer", FUNDS)
-    stranger = _funded(node, operator_key, "owner", "Stranger", FUNDS)
+    maker = funded(node, operator_key, "manufacturer", "Lamp Maker", 0)
+    customer = funded(node, operator_key, "owner", "Customer", FUNDS)
+    stranger = funded(node, operator_key, "owner", "Stranger", FUNDS)
     node.publish_product(maker, load_product(LAMP))
     return maker, customer, stranger
 
@@ -226,7 +217,7 @@ def test_incomplete_or_unknown_choices_are_refused(
 
 def test_insufficient_funds_refuses_the_order(client, node, operator_key, world, unchanged):
     maker, _, _ = world
-    poor = _funded(node, operator_key, "owner", "Poor", PRICE - 1)
+    poor = funded(node, operator_key, "owner", "Poor", PRICE - 1)
     unchanged()
     body = _refused(post(client, _order(poor, maker, "o-1")), 409, "settlement-failed")
     assert body["result"] == "exceeds_credits"

@@ -16,7 +16,7 @@ from liquidfab.production.order_messages import ORDER, ORDER_STATUS
 from liquidfab.production.supply_messages import SUPPLY_REQUEST, SUPPLY_STATUS
 from liquidfab.production.supply_run import ReorderPolicy, SupplierAgent, negotiate
 from liquidfab.protocol import SettlementLeg, sign_message, uuid7
-from support import built_payload, post
+from support import built_payload, funded, post
 
 LAMP = Path(__file__).parents[1] / "product" / "lamp.yaml"
 CHOICES = {"shade": "metal", "colour": "white", "dimmer": True, "arm_cm": 30, "watts": 6}
@@ -24,21 +24,12 @@ FUNDS = 10_000_000_000
 PRICES = {"shade-metal": Decimal("9"), "arm-tube": Decimal("1.5")}
 
 
-def _funded(node, operator_key, role: str, name: str, amount: int) -> SigningKey:
-    key = SigningKey.generate()
-    node.register(key, role, name)
-    node.open_account(key)
-    if amount:
-        node.mint(operator_key, f"{key.did}/wallet", amount)
-    return key
-
-
 @pytest.fixture
 def parties(node, operator_key):
     node.register(operator_key, "operator", "Operator")
-    maker = _funded(node, operator_key, "manufacturer", "Lamp Maker", FUNDS)
-    supplier = _funded(node, operator_key, "supplier", "Lumen Parts", 0)
-    owner = _funded(node, operator_key, "owner", "Customer", FUNDS)
+    maker = funded(node, operator_key, "manufacturer", "Lamp Maker", FUNDS)
+    supplier = funded(node, operator_key, "supplier", "Lumen Parts", 0)
+    owner = funded(node, operator_key, "owner", "Customer", FUNDS)
     node.publish_product(maker, load_product(LAMP))
     return maker, SupplierAgent(supplier, PRICES), owner
 
@@ -195,7 +186,7 @@ def test_bad_requests_change_nothing(client, node, database, parties, operator_k
         422,
         "price-mismatch",
     )
-    poor = _funded(node, operator_key, "manufacturer", "Poor Maker", 0)
+    poor = funded(node, operator_key, "manufacturer", "Poor Maker", 0)
     with pytest.raises(LiquidfabError, match="agreed was refused"):
         negotiate(node.submit, poor, agent, "shade-metal", Decimal(1))
     assert _wallet(client, poor) == (0, 0)

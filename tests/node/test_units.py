@@ -29,7 +29,7 @@ from liquidfab.production.units import (
     unit_for_order,
 )
 from liquidfab.protocol import SettlementLeg, sign_message, uuid7
-from support import post
+from support import funded, post
 
 LAMP = Path(__file__).parents[1] / "product" / "lamp.yaml"
 PRODUCT, VERSION = "org.example.lamp", "1.0.0"
@@ -43,21 +43,12 @@ def _ok(response) -> dict:
     return response.json()
 
 
-def _funded(node, operator_key, role: str, name: str, amount: int) -> SigningKey:
-    key = SigningKey.generate()
-    node.register(key, role, name)
-    node.open_account(key)
-    if amount:
-        node.mint(operator_key, f"{key.did}/wallet", amount)
-    return key
-
-
 @pytest.fixture
 def world(node, operator_key):
     node.register(operator_key, "operator", "Operator")
-    maker = _funded(node, operator_key, "manufacturer", "Lamp Maker", 0)
-    customer = _funded(node, operator_key, "owner", "Customer", FUNDS)
-    stranger = _funded(node, operator_key, "owner", "Stranger", FUNDS)
+    maker = funded(node, operator_key, "manufacturer", "Lamp Maker", 0)
+    customer = funded(node, operator_key, "owner", "Customer", FUNDS)
+    stranger = funded(node, operator_key, "owner", "Stranger", FUNDS)
     node.publish_product(maker, load_product(LAMP))
     return maker, customer, stranger
 

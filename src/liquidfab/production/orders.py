@@ -18,10 +18,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from liquidfab.db.database import store_errors
 from liquidfab.db.tables import order_events, orders
+from liquidfab.production.history import append_step
 
 __all__ = [
     "CANCELLABLE",
@@ -134,19 +135,15 @@ def add_event(
     note: str | None = None,
 ) -> dict[str, Any]:
     """Append a step to the order's history."""
-    last = conn.execute(
-        select(func.max(order_events.c.seq)).where(order_events.c.order_id == order_id)
-    ).scalar()
-    row = {
-        "order_id": order_id,
-        "seq": 0 if last is None else last + 1,
-        "state": state,
-        "actor": actor,
-        "message": message,
-        "transfer": transfer,
-        "note": note,
-        "at_us": now_us,
-    }
-    with store_errors():
-        conn.execute(insert(order_events), row)
-    return row
+    return append_step(
+        conn,
+        order_events,
+        order_events.c.order_id,
+        order_id,
+        state,
+        actor,
+        message,
+        now_us,
+        transfer=transfer,
+        note=note,
+    )

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from liquidfab.db.database import store_errors
 from liquidfab.db.tables import supply_contracts, supply_events
+from liquidfab.production.history import append_step
 
 __all__ = [
     "CONSUMER_MOVES",
@@ -124,20 +125,16 @@ def add_event(
     note: str | None = None,
 ) -> None:
     """Append a step to the contract's history."""
-    last = conn.execute(
-        select(func.max(supply_events.c.seq)).where(supply_events.c.contract_id == contract_id)
-    ).scalar()
-    with store_errors():
-        conn.execute(
-            insert(supply_events),
-            {
-                "contract_id": contract_id,
-                "seq": 0 if last is None else last + 1,
-                "state": state,
-                "actor": actor,
-                "message": message,
-                "transfer": transfer,
-                "note": note,
-                "at_us": now_us,
-            },
-        )
+    key = supply_events.c.contract_id
+    append_step(
+        conn,
+        supply_events,
+        key,
+        contract_id,
+        state,
+        actor,
+        message,
+        now_us,
+        transfer=transfer,
+        note=note,
+    )
