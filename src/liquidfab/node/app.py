@@ -10,6 +10,7 @@ from fastapi.openapi.utils import get_openapi
 import liquidfab
 from liquidfab.node.core import Node
 from liquidfab.node.pages import install_pages
+from liquidfab.node.pages_production import router as production_pages
 from liquidfab.node.problems import PROBLEM_JSON, install_problem_handlers
 from liquidfab.node.routes_factories import router as factories_router
 from liquidfab.node.routes_ledger import router as ledger_router
@@ -18,6 +19,7 @@ from liquidfab.node.routes_messages import router as messages_router
 from liquidfab.node.routes_orders import router as orders_router
 from liquidfab.node.routes_products import router as products_router
 from liquidfab.node.routes_read import router as read_router
+from liquidfab.node.routes_runs import router as runs_router
 from liquidfab.node.routes_units import router as units_router
 
 __all__ = ["create_app"]
@@ -57,6 +59,8 @@ def create_app(node: Node) -> FastAPI:
     app.include_router(factories_router)
     app.include_router(orders_router)
     app.include_router(units_router)
+    app.include_router(runs_router)
+    app.include_router(production_pages)
     install_pages(app)
 
     def openapi() -> dict[str, Any]:

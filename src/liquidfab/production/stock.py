@@ -18,7 +18,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, case, func, insert, select, update
 
 from liquidfab.db.database import store_errors
 from liquidfab.db.tables import stock_lots
@@ -83,21 +83,75 @@ def on_hand(conn: Connection, owner: str, parts: Iterable[str] | None = None) ->
     return {part: int(total or 0) for part, total in conn.execute(query)}
 
 
-def stock_levels(conn: Connection, owner: str | None = None) -> list[dict[str, Any]]:
-    """Per owner and part: thousandths on hand, lots holding any, the newest lot."""
-    query = select(stock_lots).order_by(stock_lots.c.owner, stock_lots.c.part, stock_lots.c.id)
+def stock_levels(
+    conn: Connection, *, owner: str | None = None, part: str | None = None, with_lots: bool = False
+) -> list[dict[str, Any]]:
+    """Per owner and part: thousandths on hand, lots still holding any, the newest lot.
+
+    ``with_lots`` adds ``lots``: the lots holding any, oldest first (the order they are
+    drawn in).
+    """
+    query = (
+        select(
+            stock_lots.c.owner,
+            stock_lots.c.part,
+            func.sum(stock_lots.c.left_milli).label("on_hand_milli"),
+            func.sum(stock_lots.c.received_milli).label("received_milli"),
+            func.sum(case((stock_lots.c.left_milli > 0, 1), else_=0)).label("lot_count"),
+            func.max(stock_lots.c.id).label("latest_id"),
+        )
+        .group_by(stock_lots.c.owner, stock_lots.c.part)
+        .order_by(stock_lots.c.owner, stock_lots.c.part)
+    )
     if owner is not None:
         query = query.where(stock_lots.c.owner == owner)
-    levels: dict[tuple[str, str], dict[str, Any]] = {}
-    for row in conn.execute(query):
-        key = (row.owner, row.part)
-        level = levels.setdefault(
-            key, {"owner": row.owner, "part": row.part, "on_hand_milli": 0, "lots": 0}
+    if part is not None:
+        query = query.where(stock_lots.c.part == part)
+    levels = [dict(r._mapping) for r in conn.execute(query)]
+    if not levels:
+        return []
+    latest_ids = [level.pop("latest_id") for level in levels]
+    latest = dict(
+        conn.execute(
+            select(stock_lots.c.id, stock_lots.c.lot).where(stock_lots.c.id.in_(latest_ids))
+        ).all()
+    )
+    for level, latest_id in zip(levels, latest_ids, strict=True):
+        for key in ("on_hand_milli", "received_milli", "lot_count"):
+            level[key] = int(level[key] or 0)
+        level["latest_lot"] = latest.get(latest_id)
+    if with_lots:
+        _attach_lots(conn, levels, owner=owner, part=part)
+    return levels
+
+
+def _attach_lots(
+    conn: Connection, levels: list[dict[str, Any]], *, owner: str | None, part: str | None
+) -> None:
+    query = (
+        select(
+            stock_lots.c.owner,
+            stock_lots.c.part,
+            stock_lots.c.lot,
+            stock_lots.c.supplier,
+            stock_lots.c.contract_id,
+            stock_lots.c.received_milli,
+            stock_lots.c.left_milli,
+            stock_lots.c.received_us,
         )
-        level["on_hand_milli"] += row.left_milli
-        level["lots"] += 1 if row.left_milli > 0 else 0
-        level["latest_lot"] = row.lot
-    return list(levels.values())
+        .where(stock_lots.c.left_milli > 0)
+        .order_by(stock_lots.c.id)
+    )
+    if owner is not None:
+        query = query.where(stock_lots.c.owner == owner)
+    if part is not None:
+        query = query.where(stock_lots.c.part == part)
+    by_key: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in conn.execute(query):
+        lot = dict(row._mapping)
+        by_key.setdefault((lot.pop("owner"), lot.pop("part")), []).append(lot)
+    for level in levels:
+        level["lots"] = by_key.get((level["owner"], level["part"]), [])
 
 
 def receive(

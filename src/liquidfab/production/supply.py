@@ -85,8 +85,9 @@ def list_contracts(
     supplier: str | None = None,
     part: str | None = None,
     limit: int = 100,
+    before_us: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Contracts, newest first."""
+    """Contracts, newest first (``before_us``: created before then, for paging)."""
     query = select(supply_contracts).order_by(
         supply_contracts.c.created_us.desc(), supply_contracts.c.id.desc()
     )
@@ -98,6 +99,8 @@ def list_contracts(
     ):
         if value is not None:
             query = query.where(column == value)
+    if before_us is not None:
+        query = query.where(supply_contracts.c.created_us < before_us)
     return [dict(r._mapping) for r in conn.execute(query.limit(limit))]
 
 
