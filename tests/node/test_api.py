@@ -140,9 +140,12 @@ def test_well_known_names_versions_types_and_limits(client, node):
         "org.liquidfab.ledger.mandate",
         "org.liquidfab.ledger.mint",
         "org.liquidfab.product.publish",
+        "org.liquidfab.product.retire",
         "org.liquidfab.factory.publish",
         "org.liquidfab.production.order",
         "org.liquidfab.production.order-status",
+        "org.liquidfab.production.supply-request",
+        "org.liquidfab.production.supply-status",
     }
     assert doc["limits"]["max_message_bytes"] == node.limits.max_message_bytes
 

@@ -231,6 +231,9 @@ product_versions = Table(
     Column("definition", JSON, nullable=False),
     Column("published_us", BigInteger, nullable=False),
     Column("published_by", String(500), nullable=False),
+    # set once by product.retire: the version takes no new orders, its definition stays
+    Column("retired_us", BigInteger, nullable=True),
+    Column("retired_by", String(500), nullable=True),
 )
 
 factory_layouts = Table(

@@ -138,7 +138,10 @@ def products_page(request: Request) -> HTMLResponse:
     node = request.app.state.node
 
     def load(conn):  # type: ignore[no-untyped-def]
-        rows = catalog.list_products(conn)
+        rows = [
+            {**row, "latest": catalog.latest(conn, row["id"]) or row["latest"]}
+            for row in catalog.list_products(conn)
+        ]
         return rows, {p["did"]: p["display_name"] for p in directory.list_participants(conn)}
 
     rows, names = node.database.read(load)
@@ -177,6 +180,9 @@ def product_page(request: Request, product_id: str, version: str | None = None) 
             "product": product,
             "row": row,
             "versions": versions,
+            "retired": any(
+                v["version"] == product.version and v["retired_us"] is not None for v in versions
+            ),
             "names": names,
             "groups": groups,
             "options_json": options,

@@ -62,8 +62,8 @@ class Shelf:
         self._lock = threading.Lock()
 
     def latest(self, product_id: str) -> str | None:
-        row = self.database.read(lambda c: catalog.get_product(c, product_id))
-        return row["latest"] if row else None
+        """The version a product's page shows: the newest not retired (see catalog.latest)."""
+        return self.database.read(lambda c: catalog.latest(c, product_id))
 
     def get(self, product_id: str, version: str | None = None) -> ShelfItem | None:
         """The compiled product, or None when the node holds no such version."""

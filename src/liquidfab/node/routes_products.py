@@ -32,13 +32,15 @@ class VersionOut(BaseModel):
     version: str
     digest: str
     published_us: int
+    retired: bool = Field(description="Retired: it takes no new orders.")
+    retired_us: int | None = None
 
 
 class ProductOut(BaseModel):
     id: str
     name: str
     manufacturer: str
-    latest: str
+    latest: str = Field(description="The newest version not retired (the newest if all are).")
     versions: list[VersionOut]
 
 
@@ -48,6 +50,9 @@ class ProductVersionOut(BaseModel):
     digest: str
     published_us: int
     published_by: str
+    retired: bool
+    retired_us: int | None = None
+    retired_by: str | None = None
     definition: dict[str, Any]
 
 
@@ -90,7 +95,11 @@ def _item(request: Request, product_id: str, version: str | None) -> ShelfItem:
 
 def _product_out(conn: Any, row: dict[str, Any]) -> dict[str, Any]:
     versions = catalog.versions_of(conn, row["id"])
-    return {**row, "versions": versions}
+    return {
+        **row,
+        "latest": catalog.latest_of(versions) or row["latest"],
+        "versions": [{**v, "retired": v["retired_us"] is not None} for v in versions],
+    }
 
 
 @router.get("/v1/products", response_model=list[ProductOut], summary="Published products")
@@ -130,7 +139,7 @@ def get_version(request: Request, product_id: ProductIdPath, version: VersionPat
     )
     if row is None:
         raise _not_found(f"product {product_id} version {version}")
-    return {"id": row.pop("product_id"), **row}
+    return {"id": row.pop("product_id"), "retired": row["retired_us"] is not None, **row}
 
 
 def _bad_choices(e: Exception) -> ProtocolError:

@@ -1,7 +1,12 @@
 """Published products as the node keeps them: one row per product, one per version.
 
-A version row is written once and never changed: the definition that was signed is
-the definition that is served, and its digest says so.
+A version's definition is written once and never changed: the definition that was
+signed is the definition that is served, and its digest says so. The one later change
+is retirement (``retired_us``), which stops new orders but keeps the definition, since
+orders placed before still name it.
+
+``products.latest`` is the newest version ever published; :func:`latest` is the one to
+offer, the newest not retired.
 """
 
 from __future__ import annotations
@@ -18,7 +23,10 @@ __all__ = [
     "get_product",
     "get_version",
     "insert_version",
+    "latest",
+    "latest_of",
     "list_products",
+    "retire_version",
     "semver_key",
     "upsert_product",
     "versions_of",
@@ -48,7 +56,10 @@ _VERSION = select(product_versions).where(
     product_versions.c.version == bindparam("version"),
 )
 _VERSIONS = select(
-    product_versions.c.version, product_versions.c.digest, product_versions.c.published_us
+    product_versions.c.version,
+    product_versions.c.digest,
+    product_versions.c.published_us,
+    product_versions.c.retired_us,
 ).where(product_versions.c.product_id == bindparam("id"))
 
 
@@ -66,6 +77,35 @@ def versions_of(conn: Connection, product_id: str) -> list[dict[str, Any]]:
     """A product's versions, oldest first by semver precedence."""
     rows = [dict(r._mapping) for r in conn.execute(_VERSIONS, {"id": product_id})]
     return sorted(rows, key=lambda r: semver_key(r["version"]))
+
+
+def latest_of(versions: list[dict[str, Any]], *, offered_only: bool = False) -> str | None:
+    """The newest of ``versions`` (as :func:`versions_of` lists them) not retired; when all
+    are retired, the newest, or None with ``offered_only``."""
+    offered = [v["version"] for v in versions if v["retired_us"] is None]
+    if offered:
+        return offered[-1]
+    return None if offered_only or not versions else versions[-1]["version"]
+
+
+def latest(conn: Connection, product_id: str, *, offered_only: bool = False) -> str | None:
+    """The version to offer of a product (see :func:`latest_of`); None for no such product."""
+    return latest_of(versions_of(conn, product_id), offered_only=offered_only)
+
+
+def retire_version(conn: Connection, product_id: str, version: str, now_us: int, by: str) -> bool:
+    """Mark a version retired; False when it is missing or already retired (maybe
+    concurrently: the guard is in the UPDATE, not in an earlier read)."""
+    done = conn.execute(
+        update(product_versions)
+        .where(
+            product_versions.c.product_id == product_id,
+            product_versions.c.version == version,
+            product_versions.c.retired_us.is_(None),
+        )
+        .values(retired_us=now_us, retired_by=by)
+    )
+    return done.rowcount == 1
 
 
 def list_products(conn: Connection) -> list[dict[str, Any]]:

@@ -1,16 +1,19 @@
-"""The product message type: org.liquidfab.product.publish.
+"""The product message types: org.liquidfab.product.publish and .retire.
 
 A manufacturer publishes a version of a product definition by signing it. The node
 checks it exactly as ``liquidfab product validate`` does (schema, expressions,
 references, acyclic BOM, at least one valid variant), then keeps it forever: a
 version, once published, is immutable.
+
+Retiring a version stops new orders for it and nothing else: its definition stays
+served, because the orders and units that name it must still be read and moved on.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from liquidfab.errors import ProductError, Refused
 from liquidfab.product import catalog
@@ -18,9 +21,10 @@ from liquidfab.product.definition import Product, product_from_data
 from liquidfab.product.format import ProductFile
 from liquidfab.protocol.registry import Context, MessageType, Registry
 
-__all__ = ["PUBLISH", "Publish", "add_product_types", "check_publishable"]
+__all__ = ["PUBLISH", "RETIRE", "Publish", "Retire", "add_product_types", "check_publishable"]
 
 PUBLISH = "org.liquidfab.product.publish"
+RETIRE = "org.liquidfab.product.retire"
 
 
 class Publish(BaseModel):
@@ -29,6 +33,18 @@ class Publish(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     definition: ProductFile
+
+
+class Retire(BaseModel):
+    """Payload of product.retire: the version that takes no new orders from now on."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    product: str = Field(min_length=1, max_length=200)
+    version: str = Field(min_length=1, max_length=100)
+    note: str | None = Field(
+        None, max_length=500, description="Why, for people; kept with the message."
+    )
 
 
 def check_publishable(product: Product) -> None:
@@ -94,12 +110,7 @@ def _publish(ctx: Context) -> dict[str, Any]:
                 409,
                 extra={"digest": found["digest"]},
             )
-        latest = catalog.get_product(ctx.conn, spec.id)
-        return {
-            **result,
-            "latest": latest["latest"] if latest else spec.version,
-            "result": "exists",
-        }
+        return {**result, "latest": catalog.latest(ctx.conn, spec.id), "result": "exists"}
     catalog.insert_version(
         ctx.conn,
         {
@@ -111,8 +122,37 @@ def _publish(ctx: Context) -> dict[str, Any]:
             "published_by": f"{ctx.envelope.source} {ctx.envelope.id}",
         },
     )
-    row = catalog.upsert_product(ctx.conn, spec.id, ctx.signer, spec.name, spec.version, ctx.now_us)
-    return {**result, "latest": row["latest"], "result": "published"}
+    catalog.upsert_product(ctx.conn, spec.id, ctx.signer, spec.name, spec.version, ctx.now_us)
+    return {**result, "latest": catalog.latest(ctx.conn, spec.id), "result": "published"}
+
+
+def _retire(ctx: Context) -> dict[str, Any]:
+    p: Retire = ctx.payload
+    where = f"{p.product}@{p.version}"
+    owner = catalog.get_product(ctx.conn, p.product)
+    found = catalog.get_version(ctx.conn, p.product, p.version)
+    if owner is None or found is None:
+        raise Refused(
+            "not-found",
+            f"this node holds no product {where}; GET /v1/products lists what is published.",
+            404,
+        )
+    if owner["manufacturer"] != ctx.signer:
+        raise Refused(
+            "unauthorized",
+            f"{p.product} belongs to {owner['manufacturer']}; only its manufacturer retires it.",
+            403,
+        )
+    by = f"{ctx.envelope.source} {ctx.envelope.id}"
+    if not catalog.retire_version(ctx.conn, p.product, p.version, ctx.now_us, by):
+        again = catalog.get_version(ctx.conn, p.product, p.version) or found
+        raise Refused(
+            "conflict",
+            f"{where} is already retired (by {again['retired_by']}).",
+            409,
+            extra={"retired_by": again["retired_by"]},
+        )
+    return {"product": p.product, "version": p.version, "retired": True}
 
 
 def add_product_types(registry: Registry) -> None:
@@ -122,6 +162,16 @@ def add_product_types(registry: Registry) -> None:
             payload=Publish,
             handler=_publish,
             summary="Publish a version of a product definition (immutable once published).",
+            settlement="forbidden",
+        )
+    )
+    registry.add(
+        MessageType(
+            type=RETIRE,
+            payload=Retire,
+            handler=_retire,
+            summary="Retire a published product version: it takes no new orders; its "
+            "definition and the orders that name it stay.",
             settlement="forbidden",
         )
     )

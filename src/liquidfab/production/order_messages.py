@@ -207,6 +207,15 @@ def _place(ctx: Context) -> dict[str, Any]:
             f"this node holds no product {where}; GET /v1/products lists what is published.",
             404,
         )
+    if version["retired_us"] is not None:
+        offered = catalog.latest(conn, p.product, offered_only=True)
+        raise Refused(
+            "product-retired",
+            f"{where} is retired and takes no new orders; "
+            + (f"order {p.product}@{offered} instead." if offered else "no version is offered."),
+            409,
+            extra={"latest": offered},
+        )
     if orders.get_order(conn, p.order) is not None:
         raise Refused(
             "conflict",

@@ -1,4 +1,5 @@
-"""supply contracts, stock lots, runs of the virtual line; passports derived when read
+"""supply contracts, stock lots, runs of the virtual line; passports derived when read;
+retired product versions
 
 Revision ID: 0007
 Revises: 0006
@@ -74,9 +75,15 @@ def upgrade() -> None:
         sa.Column("finished_us", sa.BigInteger, nullable=False),
     )
     op.create_index("ix_production_runs_finished", "production_runs", ["finished_us"])
+    # product.retire marks a version that takes no new orders
+    op.add_column("product_versions", sa.Column("retired_us", sa.BigInteger, nullable=True))
+    op.add_column("product_versions", sa.Column("retired_by", sa.String(500), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("product_versions") as versions:
+        versions.drop_column("retired_by")
+        versions.drop_column("retired_us")
     with op.batch_alter_table("units") as units:
         units.add_column(sa.Column("passport", sa.JSON, nullable=False, server_default="{}"))
     op.drop_index("ix_production_runs_finished", table_name="production_runs")
