@@ -67,14 +67,19 @@ class ServedWorld:
 
 
 @contextmanager
-def serve_world(source: Path, into: Path, *, timeout: float = 15.0) -> Iterator[ServedWorld]:
+def serve_world(
+    source: Path, into: Path, *, timeout: float = 15.0, fresh: bool = True
+) -> Iterator[ServedWorld]:
     """Copy the world in ``source`` to ``into`` and serve its node on 127.0.0.1:<free port>.
 
-    The socket is bound before uvicorn starts, so the port cannot be taken in between.
-    Returns once ``/healthz`` answers; on exit uvicorn shuts down as on Ctrl-C.
+    ``fresh`` leaves the source's keys and state behind (a first start); otherwise they
+    are copied too, so a world a test has already run serves what it holds. The socket
+    is bound before uvicorn starts, so the port cannot be taken in between. Returns once
+    ``/healthz`` answers; on exit uvicorn shuts down as on Ctrl-C.
     """
     folder = into / source.name
-    shutil.copytree(source, folder, ignore=shutil.ignore_patterns("keys", "state"))
+    ignore = shutil.ignore_patterns("keys", "state") if fresh else None
+    shutil.copytree(source, folder, ignore=ignore)
     node = open_world_node(folder)  # what `liquidfab up --world` does before serving
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -11,9 +11,13 @@ slider. Assertions are on what is visible.
 from __future__ import annotations
 
 import asyncio
+import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -302,3 +306,48 @@ def test_production_pages_fit_a_phone(page, served, shop, path, tmp_path):
         boxes = [page.locator(f"[data-station='{s}']").bounding_box() for s in LINE[:2]]
         assert boxes[0] and boxes[1] and boxes[1]["y"] > boxes[0]["y"] + boxes[0]["height"] - 1
     page.screenshot(path=tmp_path / "phone.png", full_page=True)
+
+
+@pytest.fixture(scope="module")
+def produced(tmp_path_factory) -> Iterator[ServedWorld]:
+    """The example world after `liquidfab produce --orders 6`, served as `liquidfab up` would."""
+    source = tmp_path_factory.mktemp("produced") / "ebike"
+    shutil.copytree(EXAMPLE_WORLD, source, ignore=shutil.ignore_patterns("keys", "state"))
+    exe = Path(sys.executable).with_name("liquidfab")  # the command, as a person runs it
+    args = ["produce", "--world", str(source), "--orders", "6", "--batch", "6", "--seed", "2"]
+    result = subprocess.run([exe, *args], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ledger verify: ok" in result.stdout
+    with serve_world(source, tmp_path_factory.mktemp("served"), fresh=False) as world:
+        yield world
+
+
+def test_up_after_produce_shows_the_orders_the_line_and_the_passports(browser, produced, tmp_path):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(produced.url + "/orders")
+        expect(page.get_by_test_id("count-delivered")).to_have_text("6")
+        expect(page.get_by_test_id("count-placed")).to_have_text("0")
+        rows = page.locator("#order-list tbody tr")
+        expect(rows).to_have_count(6)
+        rows.first.get_by_role("link").first.click()
+        expect(page.locator("#history tbody tr")).to_have_count(6)  # placed … delivered
+        page.locator("#unit-link").click()
+        serial = page.get_by_test_id("serial").inner_text()
+        assert serial.startswith("TRAIL-"), serial
+        expect(page.get_by_test_id("manufacturer")).to_have_text("Voltwerk Bikes")
+        page.screenshot(path=tmp_path / "produced-unit.png", full_page=True)
+
+        page.goto(produced.url + "/line")
+        expect(page.locator("[data-figure='units-built'] .n")).to_have_text("6")
+        on_line = int(page.get_by_test_id("on-line").inner_text())
+        assert 1 <= on_line <= 6  # it opens at the busiest moment of the run
+        expect(page.locator("#stations li.unit")).to_have_count(on_line)
+        expect(page.locator("#stock tbody tr").first).to_be_visible()
+        expect(page.locator("#supply tbody tr").first).to_contain_text("completed")
+        page.screenshot(path=tmp_path / "produced-line.png", full_page=True)
+    finally:
+        page.close()
+    assert not errors, errors
