@@ -35,6 +35,8 @@ __all__ = [
     "EXAMPLE_WORLD",
     "ServedWorld",
     "chromium_browser",
+    "no_horizontal_scroll",
+    "node_only_page",
     "serve_world",
     "service_missing",
 ]
@@ -144,3 +146,32 @@ def chromium_browser() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+@contextmanager
+def node_only_page(browser: Any, url: str) -> Iterator[Any]:
+    """A fresh page that may only talk to the node at ``url``: any other request is
+    refused, and it, like any script error on the page, fails the test at the end."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    outside: list[str] = []
+    errors: list[str] = []
+
+    def only_the_node(route: Any) -> None:
+        if route.request.url.startswith((url + "/", "data:", "blob:")):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_the_node)
+    page = context.new_page()
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    yield page
+    context.close()
+    assert not outside, f"the page reached beyond the node: {outside}"
+    assert not errors, f"scripts failed on the page: {errors}"
+
+
+def no_horizontal_scroll(page: Any) -> None:
+    width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert width[0] <= width[1], f"the page is wider than the window: {width}"

@@ -15,7 +15,14 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from browser_support import EXAMPLE_WORLD, ServedWorld, chromium_browser, serve_world
+from browser_support import (
+    EXAMPLE_WORLD,
+    ServedWorld,
+    chromium_browser,
+    no_horizontal_scroll,
+    node_only_page,
+    serve_world,
+)
 from liquidfab.protocol import CONTENT_TYPE, sign_message
 from liquidfab.protocol.participants import UPDATE
 
@@ -37,31 +44,8 @@ def served(tmp_path) -> Iterator[ServedWorld]:
 
 @pytest.fixture
 def page(browser, served) -> Iterator[Any]:
-    """A fresh page that may only talk to the node: any other request is refused and noted."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    outside: list[str] = []
-    errors: list[str] = []
-
-    def only_the_node(route: Any) -> None:
-        url = route.request.url
-        if url.startswith((served.url + "/", "data:", "blob:")):
-            route.continue_()
-        else:
-            outside.append(url)
-            route.abort()
-
-    context.route("**/*", only_the_node)
-    page = context.new_page()
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    yield page
-    context.close()
-    assert not outside, f"the page reached beyond the node: {outside}"
-    assert not errors, f"scripts failed on the page: {errors}"
-
-
-def _no_horizontal_scroll(page: Any) -> None:
-    width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
-    assert width[0] <= width[1], f"the page is wider than the window: {width}"
+    with node_only_page(browser, served.url) as page:
+        yield page
 
 
 def test_landing_page_shows_the_world(page, served, tmp_path):
@@ -84,7 +68,7 @@ def test_landing_page_shows_the_world(page, served, tmp_path):
     expect(node_did).to_be_visible()
     expect(node_did).to_have_text(httpx.get(served.url + "/.well-known/liquidfab").json()["node"])
     expect(page.get_by_test_id("node-description")).to_contain_text(world.description.split()[0])
-    _no_horizontal_scroll(page)
+    no_horizontal_scroll(page)
     page.screenshot(path=tmp_path / "landing.png", full_page=True)
 
 
@@ -92,7 +76,7 @@ def test_landing_page_fits_a_phone(page, served, tmp_path):
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto(served.url + "/")
     expect(page.get_by_role("heading", name=served.world.name, exact=True)).to_be_visible()
-    _no_horizontal_scroll(page)
+    no_horizontal_scroll(page)
     page.screenshot(path=tmp_path / "landing-phone.png", full_page=True)
 
 
@@ -178,7 +162,7 @@ def test_product_page_fits_a_phone(browser, served):
     page = context.new_page()
     page.goto(served.url + "/products/com.voltwerk.trail")
     expect(page.get_by_test_id("status")).to_contain_text("Valid so far")
-    _no_horizontal_scroll(page)
+    no_horizontal_scroll(page)
     context.close()
 
 
@@ -217,7 +201,7 @@ def test_factory_page_shows_the_line_its_kpis_and_charts(page, served, tmp_path)
     for chart in ("states-chart", "gantt-chart"):
         page.locator(f"#{chart}").scroll_into_view_if_needed()
         page.wait_for_function(f"() => document.getElementById('{chart}').naturalWidth > 0")
-    _no_horizontal_scroll(page)
+    no_horizontal_scroll(page)
     page.screenshot(path=tmp_path / "factory.png", full_page=True)
 
 
@@ -227,5 +211,5 @@ def test_factory_page_fits_a_phone(browser, served):
     page.goto(served.url + "/factories/com.voltwerk.trail.line-a")
     expect(page.get_by_test_id("diagram").locator("svg")).to_be_visible()
     expect(page.locator("#kpis")).to_be_visible()
-    _no_horizontal_scroll(page)
+    no_horizontal_scroll(page)
     context.close()

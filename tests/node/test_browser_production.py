@@ -25,7 +25,14 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import insert
 
-from browser_support import EXAMPLE_WORLD, ServedWorld, chromium_browser, serve_world
+from browser_support import (
+    EXAMPLE_WORLD,
+    ServedWorld,
+    chromium_browser,
+    no_horizontal_scroll,
+    node_only_page,
+    serve_world,
+)
 from liquidfab.db import Database
 from liquidfab.db.tables import stock_lots, supply_contracts
 from liquidfab.identity import SigningKey
@@ -177,31 +184,8 @@ def shop(served) -> dict:
 
 @pytest.fixture
 def page(browser, served, shop) -> Iterator[Any]:
-    """A fresh page that may only talk to the node: any other request is refused and noted."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    outside: list[str] = []
-    errors: list[str] = []
-
-    def only_the_node(route: Any) -> None:
-        url = route.request.url
-        if url.startswith((served.url + "/", "data:", "blob:")):
-            route.continue_()
-        else:
-            outside.append(url)
-            route.abort()
-
-    context.route("**/*", only_the_node)
-    page = context.new_page()
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    yield page
-    context.close()
-    assert not outside, f"the page reached beyond the node: {outside}"
-    assert not errors, f"scripts failed on the page: {errors}"
-
-
-def _no_horizontal_scroll(page: Any) -> None:
-    width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
-    assert width[0] <= width[1], f"the page is wider than the window: {width}"
+    with node_only_page(browser, served.url) as page:
+        yield page
 
 
 def test_orders_lead_to_the_order_and_its_unit_passport(page, served, shop, tmp_path):
@@ -231,7 +215,7 @@ def test_orders_lead_to_the_order_and_its_unit_passport(page, served, shop, tmp_
     expect(facts.get_by_role("row", name="Manufacturer")).to_contain_text("Voltwerk Bikes")
     expect(page.locator("#history tbody tr")).to_have_count(5)
     expect(page.locator("#steps tbody tr").first).to_contain_text("frame-prep")
-    _no_horizontal_scroll(page)
+    no_horizontal_scroll(page)
     page.screenshot(path=tmp_path / "order.png", full_page=True)
 
     page.locator("#unit-link").click()
@@ -244,7 +228,7 @@ def test_orders_lead_to_the_order_and_its_unit_passport(page, served, shop, tmp_
     )
     expect(page.locator("#tiers")).to_contain_text(f"/v1/units/{shop['serial']}/passport")
     expect(page.get_by_text("Ada Rider")).to_have_count(0)  # the owner's tier is not shown
-    _no_horizontal_scroll(page)
+    no_horizontal_scroll(page)
     page.screenshot(path=tmp_path / "unit.png", full_page=True)
 
 
@@ -293,7 +277,7 @@ def test_the_line_replays_the_run_with_the_slider(page, served, shop, tmp_path):
     supply = page.locator("#supply tbody tr").first
     expect(supply).to_contain_text("CellCo Batteries")
     expect(supply).to_contain_text("1,400 LQD")
-    _no_horizontal_scroll(page)
+    no_horizontal_scroll(page)
 
 
 @pytest.mark.parametrize("path", ["/orders", "/orders/ada-1", "/units", "UNIT", "/line"])
@@ -301,7 +285,7 @@ def test_production_pages_fit_a_phone(page, served, shop, path, tmp_path):
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto(served.url + (f"/units/{shop['serial']}" if path == "UNIT" else path))
     expect(page.locator("h1.page")).to_be_visible()
-    _no_horizontal_scroll(page)
+    no_horizontal_scroll(page)
     if path == "/line":  # the stations stack: one row each, the line reads downwards
         boxes = [page.locator(f"[data-station='{s}']").bounding_box() for s in LINE[:2]]
         assert boxes[0] and boxes[1] and boxes[1]["y"] > boxes[0]["y"] + boxes[0]["height"] - 1

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
@@ -28,16 +28,7 @@ __all__ = ["busiest_moment", "router", "summary_cards"]
 
 router = APIRouter(include_in_schema=False)
 PAGE = 50
-StateName = Literal[
-    "placed",
-    "accepted",
-    "scheduled",
-    "in-production",
-    "built",
-    "delivered",
-    "cancel-requested",
-    "cancelled",
-]
+StateName = orders.State
 Before = Annotated[int | None, Query(ge=0, le=2**63 - 1)]
 BeforeId = Annotated[str | None, Query(max_length=100)]
 PRODUCE = "liquidfab produce --world examples/ebike --orders 100"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
@@ -18,16 +18,7 @@ __all__ = ["router"]
 router = APIRouter(tags=["orders"])
 _NOT_FOUND = {404: {"model": Problem, "content": {PROBLEM_JSON: {}}}}
 OrderIdPath = Annotated[str, Path(max_length=100, pattern=ORDER_ID_PATTERN)]
-StateName = Literal[
-    "placed",
-    "accepted",
-    "scheduled",
-    "in-production",
-    "built",
-    "delivered",
-    "cancel-requested",
-    "cancelled",
-]
+StateName = orders.State
 
 
 class OrderEventOut(BaseModel):
