@@ -421,3 +421,45 @@ def publish(
 
     layout = _load(file, product)
     sign_and_post(keystore, key, PUBLISH, {"layout": publishable_document(layout)}, node)
+
+
+@factory_app.command("cost")
+def cost_cmd(
+    file: LayoutArg,
+    product: ProductOpt = None,
+    chart: Annotated[
+        Path | None, typer.Option(help="Write the cost curve against volume (PNG, or SVG).")
+    ] = None,
+    line_cost_per_hour: Annotated[
+        str | None, typer.Option(help="What the line costs per hour, in the product's currency.")
+    ] = None,
+    simulate_jobs: Annotated[
+        int | None,
+        typer.Option(min=10, max=1_000_000, help="Check the changeover estimate by simulation."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """What a personalized unit costs on this line against a standard one, what a
+    changeover costs, and cost per unit against volume."""
+    from liquidfab.errors import ProductError
+    from liquidfab.production import cost_model, write_cost_chart
+
+    layout = _load(file, product)
+    if layout.product is None:
+        raise _fail(f"{file}: the layout names no product; give --product")
+    try:
+        report = cost_model(
+            layout.product,
+            layout,
+            line_cost_per_hour=line_cost_per_hour,
+            simulate_jobs=simulate_jobs,
+        )
+    except (ProductError, ValueError, ArithmeticError) as e:
+        raise _fail(str(e)) from e
+    if as_json:
+        console.print_json(json.dumps(jsonable(report.to_dict())))
+    else:
+        for line in report.text():
+            console.print(escape(line), soft_wrap=True)
+    if chart is not None:
+        console.print(f"chart: {write_cost_chart(report, chart)}")
