@@ -33,7 +33,7 @@ def produced(tmp_path_factory):
     """40 orders in batches of 20, with step faults frequent enough to see rework."""
     folder = _copy(tmp_path_factory.mktemp("produce"))
     node = open_world_node(folder)
-    settings = ProduceSettings(orders=40, batch=20, seed=3, fault_probability=0.03)
+    settings = ProduceSettings(orders=40, batch=20, seed=3, fault_probability=0.01)
     seen = []
     report = produce(node, folder, settings, progress=lambda *a: seen.append(a))
     yield folder, node, report, seen

@@ -17,17 +17,18 @@ as a remote party's would be:
    below the reorder point are bought from their suppliers through supply contracts
    (``supply_run``), the suppliers answering automatically.
 5. **execute**: orders go in-production and the batch runs on the ``VirtualLine`` in
-   the planned sequence. A unit that fails a step goes to rework (run again; its parts
-   are kept) up to ``rework_limit`` times, then is scrapped and a fresh unit started
-   (a new kit is drawn). Passes repeat until every unit is built or ``max_passes``.
+   the planned sequence, behind the units coming back from rework. A unit that fails
+   a step goes to rework (built again in the next pass; its parts are kept) up to
+   ``rework_limit`` times, then is scrapped and a fresh unit started (a new kit is
+   drawn). A unit not built after ``max_passes`` leaves its order in production.
 6. **record**: the manufacturer signs ``built`` with the build record and the did of a
    device key made at the flashing station; the node records the unit and draws its
    parts from stock.
 7. **settle**: the customer confirms delivery, posting the escrow to the manufacturer.
 
-Simulated time: each batch starts when the previous one (and its rework passes) ends;
-lead time is from a batch's release to the unit's last step. Wall-clock seconds per stage
-are measured, so the slow stage is visible.
+Simulated time: each pass starts when the previous one ends (the line runs empty
+between batches); lead time is from a batch's release to the unit's last step.
+Wall-clock seconds per stage are measured, so the slow stage is visible.
 """
 
 from __future__ import annotations
@@ -108,7 +109,9 @@ class _Placed:
     failures: int = 0
     scrapped: int = 0
     built: Any = None  # the successful UnitRun
+    released: float = 0.0  # simulated time its batch went onto the line
     finish: float = 0.0
+    passes: int = 0
 
 
 class _Clock:
@@ -208,6 +211,7 @@ class _Run:
         self.trace_units: list[dict[str, Any]] = []
         self.serials: dict[str, str] = {}
         self.problem_setup = _setup_matrix(self.layout)
+        self.passes = 0
 
     def _customers(self, n: int) -> list[SigningKey]:
         keys = []
@@ -319,21 +323,24 @@ class _Run:
                 _accept(self.node, self._status(p.id, "scheduled", note=note), p.id)
         return ordered
 
-    def supply(self, batch: list[_Placed]) -> None:
+    def supply(self, batch: list[_Placed], allowance: float) -> None:
+        """Buy what ``batch`` will draw (a kit per unit and per unit scrapped, plus the
+        ``allowance`` share for scrap to come) where stock would fall below the point."""
+        if not batch:
+            return
         with self.clock.time("supply"):
             needs: Counter[str] = Counter()
             for p in batch:
                 for part, line in stock.kit_of(p.resolved.bom).items():
                     if part in self.agent_of:
-                        needs[part] += line.milli
+                        needs[part] += line.milli * (1 + p.scrapped)
             # a unit's worth of a part: its mean need per unit of the batch, so parts few
             # configurations use are bought in small lots
             per_unit = {part: math.ceil(n / len(batch)) for part, n in needs.items()}
-            allowance = 1 + self.settings.scrap_allowance
             have = self.node.database.read(lambda c: stock.on_hand(c, self.maker.did, list(needs)))
             for part in sorted(needs):
                 want = self.policy.quantity(
-                    per_unit[part], have.get(part, 0), math.ceil(needs[part] * allowance)
+                    per_unit[part], have.get(part, 0), math.ceil(needs[part] * (1 + allowance))
                 )
                 if want <= 0:
                     continue
@@ -348,35 +355,45 @@ class _Run:
                 self.report.supply_contracts += 1
                 self.report.supply_units += done["amount"]
 
-    def execute(self, batch: list[_Placed]) -> list[_Placed]:
+    def execute(
+        self, batch: list[_Placed], carried: list[_Placed]
+    ) -> tuple[list[_Placed], list[_Placed]]:
+        """One pass of the line: units back from rework or scrap first, then the batch in
+        its planned order; the units built, and those to go round again."""
         with self.clock.time("place"):
             for p in batch:
                 _accept(self.node, self._status(p.id, "in-production"), p.id)
         with self.clock.time("execute"):
-            waiting = list(batch)
-            released = self.sim_now
-            for attempt in range(self.settings.max_passes):
-                if not waiting:
-                    break
-                line = VirtualLine(
-                    self.layout,
-                    seed=self.settings.seed * 1_000_003 + int(released) + attempt,
-                    fault_probability=self.settings.fault_probability,
-                )
-                run = line.run([p.program for p in waiting])
-                retry = self._collect(run, waiting, released)
-                self.sim_now += run.makespan
-                waiting = retry
-            for p in waiting:
+            units = [*carried, *batch]
+            for p in batch:
+                p.released = self.sim_now
+            line = VirtualLine(
+                self.layout,
+                seed=self.settings.seed * 1_000_003 + self.passes,
+                fault_probability=self.settings.fault_probability,
+            )
+            self.passes += 1
+            # a unit's draws are keyed by its place in this list, kept in id order, so
+            # they do not depend on the sequence the planner found within its time limit
+            stable = sorted(units, key=lambda p: p.id)
+            run = line.run([p.program for p in stable], [p.id for p in units])
+            retry = self._collect(run, stable)
+            self.sim_now += run.makespan
+        again = []
+        for p in retry:
+            if p.passes >= self.settings.max_passes:
                 self.report.unfinished.append(p.id)
-        return [p for p in batch if p.built is not None]
+            else:
+                again.append(p)
+        return [p for p in units if p.built is not None], again
 
-    def _collect(self, run: LineRun, waiting: list[_Placed], released: float) -> list[_Placed]:
+    def _collect(self, run: LineRun, waiting: list[_Placed]) -> list[_Placed]:
         self.report.setup_seconds += run.total_setup_seconds
         retry = []
         offset = self.sim_now
         for unit in run.units:
             p = waiting[unit.program]
+            p.passes += 1
             visits: dict[str, list[float]] = {}
             for r in unit.record.results:
                 span = visits.setdefault(r.station, [r.started + offset, r.finished + offset])
@@ -394,7 +411,7 @@ class _Run:
             if unit.ok:
                 p.built = unit
                 p.finish = offset + unit.finish
-                self.report.lead_times.append(p.finish - released)
+                self.report.lead_times.append(p.finish - p.released)
             else:
                 p.failures += 1
                 if p.failures > self.settings.rework_limit:
@@ -475,15 +492,19 @@ class _Run:
         t0 = time.perf_counter()
         total = self.settings.orders
         done = 0
-        while done < total:
-            n = min(self.settings.batch, total - done)
-            drafts = self.configure(n, done)
-            batch = self.sequence(self.place(drafts))
-            self.supply(batch)
-            built = self.execute(batch)
+        carried: list[_Placed] = []
+        while done < total or carried:
+            batch: list[_Placed] = []
+            if done < total:
+                n = min(self.settings.batch, total - done)
+                drafts = self.configure(n, done)
+                batch = self.sequence(self.place(drafts))
+                self.supply(batch, self.settings.scrap_allowance)
+                done += n
+            built, carried = self.execute(batch, carried)
+            self.supply(built, 0.0)  # units scrapped on the way drew extra kits
             self.record(built)
             self.settle(built)
-            done += n
             self.progress("orders", done, total)
         self.report.simulated_seconds = self.sim_now
         self.report.wall_seconds = time.perf_counter() - t0
