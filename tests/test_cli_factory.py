@@ -301,12 +301,16 @@ def test_json_with_one_replication_is_strict_json(line):
 
 def test_cost_prices_a_personalized_unit_and_draws_the_curve(tmp_path):
     chart = tmp_path / "cost.png"
-    result = runner.invoke(app, ["factory", "cost", str(EBIKE / "factory.yaml"), "--chart", str(chart)])
+    result = runner.invoke(
+        app, ["factory", "cost", str(EBIKE / "factory.yaml"), "--chart", str(chart)]
+    )
     assert result.exit_code == 0, result.output
     assert "One changeover costs 19.67 LQD" in result.output
     assert "A personalized unit adds no fixed cost" in result.output
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     as_json = runner.invoke(app, ["factory", "cost", str(EBIKE / "factory.yaml"), "--json"])
     assert as_json.exit_code == 0 and json.loads(as_json.output)["currency"] == "LQD"
-    bad = runner.invoke(app, ["factory", "cost", str(EBIKE / "factory.yaml"), "--line-cost-per-hour", "-5"])
+    bad = runner.invoke(
+        app, ["factory", "cost", str(EBIKE / "factory.yaml"), "--line-cost-per-hour", "-5"]
+    )
     assert bad.exit_code == 1 and "error" in bad.output
