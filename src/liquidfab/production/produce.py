@@ -37,7 +37,8 @@ import json
 import math
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -114,21 +115,14 @@ class _Placed:
     passes: int = 0
 
 
-class _Clock:
-    def __init__(self, stages: dict[str, float]) -> None:
-        self.stages = stages
-
-    def time(self, stage: str) -> Any:
-        clock = self
-
-        class _Timer:
-            def __enter__(self) -> None:
-                self.t = time.perf_counter()
-
-            def __exit__(self, *exc: object) -> None:
-                clock.stages[stage] += time.perf_counter() - self.t
-
-        return _Timer()
+@contextmanager
+def _timed(stages: dict[str, float], stage: str) -> Iterator[None]:
+    """Add the wall seconds of the block to ``stages[stage]``."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        stages[stage] += time.perf_counter() - started
 
 
 def _accept(node: Node, message: Envelope, what: str) -> dict[str, Any]:
@@ -203,7 +197,6 @@ class _Run:
         self.policy = ReorderPolicy(self.spec.reorder.point, self.spec.reorder.lot)
         info = node.network_ledger()
         self.report = ProductionReport(run_id=uuid7(), ledger=info.name, decimals=info.decimals)
-        self.clock = _Clock(self.report.stages)
         self.rng = np.random.default_rng(settings.seed)
         self.configs = Configurations(self.product, self.rng)
         self.customers = self._customers(self.spec.customers)
@@ -212,6 +205,9 @@ class _Run:
         self.serials: dict[str, str] = {}
         self.problem_setup = _setup_matrix(self.layout)
         self.passes = 0
+
+    def _time(self, stage: str) -> Any:
+        return _timed(self.report.stages, stage)
 
     def _customers(self, n: int) -> list[SigningKey]:
         keys = []
@@ -226,7 +222,7 @@ class _Run:
     # -- stages --------------------------------------------------------------------------
 
     def configure(self, n: int, start: int) -> list[tuple[str, SigningKey, Resolved]]:
-        with self.clock.time("configure"):
+        with self._time("configure"):
             out = []
             for i in range(n):
                 customer = self.customers[int(self.rng.integers(len(self.customers)))]
@@ -237,7 +233,7 @@ class _Run:
     def place(self, drafts: list[tuple[str, SigningKey, Resolved]]) -> list[_Placed]:
         decimals = self.report.decimals
         placed: list[_Placed] = []
-        with self.clock.time("settle"):  # the customers' money arrives
+        with self._time("settle"):  # the customers' money arrives
             need: Counter[str] = Counter()
             for _, customer, resolved in drafts:
                 need[customer.did] += price_units(resolved.price, decimals) or 0
@@ -296,7 +292,7 @@ class _Run:
         return sign_message(self.maker, ORDER_STATUS, payload)
 
     def sequence(self, batch: list[_Placed]) -> list[_Placed]:
-        with self.clock.time("sequence"):
+        with self._time("sequence"):
             orders = [
                 Order(
                     id=p.id,
@@ -317,7 +313,7 @@ class _Run:
             self.report.window_violations += plan.window_violations
             by_id = {p.id: p for p in batch}
             ordered = [by_id[i] for i in plan.order]
-        with self.clock.time("place"):
+        with self._time("place"):
             for position, p in enumerate(ordered, 1):
                 note = f"position {position} of {len(ordered)}"
                 _accept(self.node, self._status(p.id, "scheduled", note=note), p.id)
@@ -328,7 +324,7 @@ class _Run:
         ``allowance`` share for scrap to come) where stock would fall below the point."""
         if not batch:
             return
-        with self.clock.time("supply"):
+        with self._time("supply"):
             needs: Counter[str] = Counter()
             for p in batch:
                 for part, line in stock.kit_of(p.resolved.bom).items():
@@ -360,10 +356,10 @@ class _Run:
     ) -> tuple[list[_Placed], list[_Placed]]:
         """One pass of the line: units back from rework or scrap first, then the batch in
         its planned order; the units built, and those to go round again."""
-        with self.clock.time("place"):
+        with self._time("place"):
             for p in batch:
                 _accept(self.node, self._status(p.id, "in-production"), p.id)
-        with self.clock.time("execute"):
+        with self._time("execute"):
             units = [*carried, *batch]
             for p in batch:
                 p.released = self.sim_now
@@ -424,7 +420,7 @@ class _Run:
         return retry
 
     def record(self, built: list[_Placed]) -> None:
-        with self.clock.time("record"):
+        with self._time("record"):
             for p in built:
                 device = SigningKey.generate()  # made at the flashing station
                 message = self._status(
@@ -463,7 +459,7 @@ class _Run:
         path.chmod(0o600)
 
     def settle(self, built: list[_Placed]) -> None:
-        with self.clock.time("settle"):
+        with self._time("settle"):
             for p in built:
                 leg = SettlementLeg(
                     id=uuid7(),
