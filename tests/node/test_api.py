@@ -146,6 +146,9 @@ def test_well_known_names_versions_types_and_limits(client, node):
         "org.liquidfab.production.order-status",
         "org.liquidfab.production.supply-request",
         "org.liquidfab.production.supply-status",
+        "org.liquidfab.fleet.register-device",
+        "org.liquidfab.fleet.twin-desired",
+        "org.liquidfab.fleet.twin-reported",
     }
     assert doc["limits"]["max_message_bytes"] == node.limits.max_message_bytes
 

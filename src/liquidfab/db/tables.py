@@ -22,6 +22,7 @@ from sqlalchemy import (
 __all__ = [
     "account_history",
     "accounts",
+    "devices",
     "factory_layout_versions",
     "factory_layouts",
     "ledger_chain",
@@ -388,4 +389,26 @@ production_runs = Table(
     Column("started_us", BigInteger, nullable=False),
     Column("finished_us", BigInteger, nullable=False),
     Index("ix_production_runs_finished", "finished_us"),
+)
+
+# Fleet: registered devices (from built units or directly) and their twins. A twin has
+# one version that every write moves on (a write names the version it was based on).
+devices = Table(
+    "devices",
+    metadata,
+    Column("did", String(200), primary_key=True),
+    Column("product_id", String(200), nullable=False),
+    Column("version", String(100), nullable=False),
+    Column("manufacturer", String(200), nullable=False),
+    Column("owner", String(200), nullable=False),
+    Column("serial", String(64), nullable=True, unique=True),
+    Column("attributes", JSON, nullable=False),
+    Column("desired", JSON, nullable=False),
+    Column("reported", JSON, nullable=False),
+    Column("twin_version", BigInteger, nullable=False),
+    Column("registered_by", String(500), nullable=False),
+    Column("registered_us", BigInteger, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+    Index("ix_devices_product", "product_id", "version"),
+    Index("ix_devices_owner", "owner"),
 )

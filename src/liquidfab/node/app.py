@@ -12,6 +12,7 @@ from liquidfab.node.core import Node
 from liquidfab.node.pages import install_pages
 from liquidfab.node.pages_production import router as production_pages
 from liquidfab.node.problems import PROBLEM_JSON, install_problem_handlers
+from liquidfab.node.routes_devices import router as devices_router
 from liquidfab.node.routes_factories import router as factories_router
 from liquidfab.node.routes_ledger import router as ledger_router
 from liquidfab.node.routes_messages import envelope_schema
@@ -60,6 +61,7 @@ def create_app(node: Node) -> FastAPI:
     app.include_router(orders_router)
     app.include_router(units_router)
     app.include_router(runs_router)
+    app.include_router(devices_router)
     app.include_router(production_pages)
     install_pages(app)
 

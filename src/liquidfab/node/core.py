@@ -16,6 +16,7 @@ from liquidfab.errors import LiquidfabError
 from liquidfab.factory.messages import PUBLISH as PUBLISH_LAYOUT
 from liquidfab.factory.messages import add_factory_types, publishable_document
 from liquidfab.factory.model import Layout
+from liquidfab.fleet.messages import add_fleet_types
 from liquidfab.identity import Keystore, SigningKey
 from liquidfab.ledger import Ledger, LedgerInfo
 from liquidfab.ledger.messages import MINT, OPEN_ACCOUNT, add_ledger_types, apply_settlement
@@ -46,6 +47,7 @@ def build_registry() -> Registry:
     add_factory_types(registry)
     add_production_types(registry)
     add_supply_types(registry)
+    add_fleet_types(registry)
     return registry
 
 

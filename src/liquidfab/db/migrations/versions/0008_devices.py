@@ -1,0 +1,41 @@
+"""fleet devices and their twins
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-11-24
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0008"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "devices",
+        sa.Column("did", sa.String(200), primary_key=True),
+        sa.Column("product_id", sa.String(200), nullable=False),
+        sa.Column("version", sa.String(100), nullable=False),
+        sa.Column("manufacturer", sa.String(200), nullable=False),
+        sa.Column("owner", sa.String(200), nullable=False),
+        sa.Column("serial", sa.String(64), nullable=True, unique=True),
+        sa.Column("attributes", sa.JSON, nullable=False),
+        sa.Column("desired", sa.JSON, nullable=False),
+        sa.Column("reported", sa.JSON, nullable=False),
+        sa.Column("twin_version", sa.BigInteger, nullable=False),
+        sa.Column("registered_by", sa.String(500), nullable=False),
+        sa.Column("registered_us", sa.BigInteger, nullable=False),
+        sa.Column("updated_us", sa.BigInteger, nullable=False),
+    )
+    op.create_index("ix_devices_product", "devices", ["product_id", "version"])
+    op.create_index("ix_devices_owner", "devices", ["owner"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_devices_owner", table_name="devices")
+    op.drop_index("ix_devices_product", table_name="devices")
+    op.drop_table("devices")

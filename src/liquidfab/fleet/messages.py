@@ -1,0 +1,207 @@
+"""The fleet's message types: register-device, twin-desired and twin-reported.
+
+``org.liquidfab.fleet.register-device`` is signed by the manufacturer of a published
+product version. Naming a ``serial`` registers a built unit (#6): the device did, the
+product version and the owner must be the unit's. Without one, the manufacturer
+registers a device directly and names its owner.
+
+``org.liquidfab.fleet.twin-desired`` is signed by the device's owner, its manufacturer,
+the node or an operator; ``org.liquidfab.fleet.twin-reported`` only by the device itself
+(its did signs; a device is not a registered participant). Both name the twin version
+they read and carry a partial document (see ``registry``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from liquidfab.db import participants as directory
+from liquidfab.errors import IdentityError, Refused
+from liquidfab.fleet import registry
+from liquidfab.identity import VerifyKey
+from liquidfab.product import catalog
+from liquidfab.production import units
+from liquidfab.protocol.registry import Context, MessageType, Registry
+
+__all__ = [
+    "REGISTER_DEVICE",
+    "TWIN_DESIRED",
+    "TWIN_REPORTED",
+    "RegisterDevice",
+    "TwinWrite",
+    "add_fleet_types",
+]
+
+REGISTER_DEVICE = "org.liquidfab.fleet.register-device"
+TWIN_DESIRED = "org.liquidfab.fleet.twin-desired"
+TWIN_REPORTED = "org.liquidfab.fleet.twin-reported"
+_AUTHORITY_ROLES = frozenset({"node", "operator"})
+
+AttributeValue = str | int | float | bool
+
+
+class RegisterDevice(BaseModel):
+    """Payload of register-device."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    did: str = Field(min_length=1, max_length=200, description="The device's did:key.")
+    product: str = Field(min_length=1, max_length=200)
+    version: str = Field(min_length=1, max_length=100)
+    owner: str | None = Field(None, max_length=200, description="Without serial: who owns it.")
+    serial: str | None = Field(None, max_length=64, description="The built unit it is.")
+    attributes: dict[str, AttributeValue] = Field(default_factory=dict, max_length=50)
+
+
+class TwinWrite(BaseModel):
+    """Payload of twin-desired and twin-reported: a partial document on a version."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    device: str = Field(min_length=1, max_length=200)
+    version: int = Field(ge=0, description="The twin version the write is based on.")
+    state: dict[str, Any] = Field(max_length=100, description="Merged in; null removes.")
+
+
+def _register(ctx: Context) -> dict[str, Any]:
+    p: RegisterDevice = ctx.payload
+    try:
+        VerifyKey.from_did(p.did)
+    except IdentityError as e:
+        raise Refused("malformed", f"did is not an Ed25519 did:key: {e}", 400) from e
+    for name in p.attributes:
+        if not 0 < len(name) <= 64:
+            raise Refused("malformed", "an attribute name has 1 to 64 characters", 400)
+    product = catalog.get_product(ctx.conn, p.product)
+    version = catalog.get_version(ctx.conn, p.product, p.version)
+    if product is None or version is None:
+        raise Refused("not-found", f"this node holds no product {p.product}@{p.version}.", 404)
+    if ctx.signer != product["manufacturer"]:
+        raise Refused(
+            "unauthorized",
+            f"only the manufacturer of {p.product} ({product['manufacturer']}) registers its "
+            "devices.",
+            403,
+        )
+    if registry.get_device(ctx.conn, p.did) is not None:
+        raise Refused("conflict", f"device {p.did} is registered already.", 409)
+    if p.serial is not None:
+        unit = units.get_unit(ctx.conn, p.serial)
+        if unit is None:
+            raise Refused("not-found", f"no unit {p.serial}.", 404)
+        if (unit["device_did"], unit["product_id"], unit["version"]) != (
+            p.did,
+            p.product,
+            p.version,
+        ):
+            raise Refused(
+                "unit-mismatch",
+                f"unit {p.serial} is {unit['product_id']}@{unit['version']} with device "
+                f"{unit['device_did']}.",
+                422,
+            )
+        if p.owner is not None and p.owner != unit["customer"]:
+            raise Refused("unit-mismatch", f"unit {p.serial} belongs to {unit['customer']}.", 422)
+        owner = unit["customer"]
+    else:
+        if p.owner is None:
+            raise Refused("malformed", "a device registered without a serial names its owner.", 400)
+        if directory.get_participant(ctx.conn, p.owner) is None:
+            raise Refused("not-found", f"owner {p.owner} is not registered here.", 404)
+        owner = p.owner
+    registry.insert_device(
+        ctx.conn,
+        {
+            "did": p.did,
+            "product_id": p.product,
+            "version": p.version,
+            "manufacturer": ctx.signer,
+            "owner": owner,
+            "serial": p.serial,
+            "attributes": p.attributes,
+            "desired": {},
+            "reported": {},
+            "twin_version": 0,
+            "registered_by": f"{ctx.envelope.source} {ctx.envelope.id}",
+            "registered_us": ctx.now_us,
+            "updated_us": ctx.now_us,
+        },
+    )
+    return {"device": p.did, "owner": owner, "serial": p.serial, "twin_version": 0}
+
+
+def _twin(ctx: Context, field: str) -> dict[str, Any]:
+    p: TwinWrite = ctx.payload
+    device = registry.get_device(ctx.conn, p.device)
+    if device is None:
+        raise Refused("not-found", f"no device {p.device}.", 404)
+    if field == "reported":
+        if ctx.signer != device["did"]:
+            raise Refused("unauthorized", "only the device itself reports its state.", 403)
+    else:
+        signer = directory.get_participant(ctx.conn, ctx.signer)
+        allowed = ctx.signer in (device["owner"], device["manufacturer"]) or (
+            signer is not None and signer["role"] in _AUTHORITY_ROLES
+        )
+        if not allowed:
+            raise Refused(
+                "unauthorized",
+                "the device's owner, its manufacturer or an operator sets its desired state.",
+                403,
+            )
+    if p.version != device["twin_version"]:
+        raise Refused(
+            "stale-version",
+            f"the twin is at version {device['twin_version']}, not {p.version}: read it again, "
+            "then write.",
+            409,
+            extra={"current": device["twin_version"]},
+        )
+    document = registry.merge(device[field], p.state)
+    problem = registry.document_problem(document)
+    if problem is not None:
+        raise Refused("too-large", problem, 413)
+    if not registry.write_twin(ctx.conn, p.device, field, document, p.version, ctx.now_us):
+        raise Refused("stale-version", "the twin moved on meanwhile; read it again.", 409)
+    desired = document if field == "desired" else device["desired"]
+    reported = document if field == "reported" else device["reported"]
+    return {
+        "device": p.device,
+        "twin_version": p.version + 1,
+        field: document,
+        "delta": registry.delta(desired, reported),
+    }
+
+
+def add_fleet_types(registry_: Registry) -> None:
+    """Register the fleet message types in ``registry_``."""
+    registry_.add(
+        MessageType(
+            type=REGISTER_DEVICE,
+            payload=RegisterDevice,
+            handler=_register,
+            summary="Register a device: a built unit by its serial, or directly with its owner.",
+            settlement="forbidden",
+        )
+    )
+    registry_.add(
+        MessageType(
+            type=TWIN_DESIRED,
+            payload=TwinWrite,
+            handler=lambda ctx: _twin(ctx, "desired"),
+            summary="Set part of a device's desired state, on the twin version read.",
+            settlement="forbidden",
+        )
+    )
+    registry_.add(
+        MessageType(
+            type=TWIN_REPORTED,
+            payload=TwinWrite,
+            handler=lambda ctx: _twin(ctx, "reported"),
+            summary="A device reports part of its state, signed with its own key.",
+            signer_must_be_registered=False,
+            settlement="forbidden",
+        )
+    )

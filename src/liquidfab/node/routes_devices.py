@@ -1,0 +1,109 @@
+"""Read-only fleet API: devices searched by product, owner and attributes, and twins."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from pydantic import BaseModel, Field
+
+from liquidfab.errors import ProtocolError
+from liquidfab.fleet import registry
+from liquidfab.node.models import Problem
+from liquidfab.node.problems import PROBLEM_JSON
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["fleet"])
+_NOT_FOUND = {404: {"model": Problem, "content": {PROBLEM_JSON: {}}}}
+DidPath = Annotated[
+    str, Path(min_length=1, max_length=200, pattern=r"^did:key:z[1-9A-HJ-NP-Za-km-z]+$")
+]
+
+
+class DeviceOut(BaseModel):
+    did: str
+    product_id: str
+    version: str
+    manufacturer: str
+    owner: str
+    serial: str | None
+    attributes: dict[str, Any]
+    twin_version: int
+    registered_by: str = Field(description="The message that registered it: '<source> <id>'.")
+    registered_us: int
+    updated_us: int
+
+
+class TwinOut(BaseModel):
+    device: str
+    twin_version: int = Field(description="Name it in the next write (twin-desired/-reported).")
+    desired: dict[str, Any]
+    reported: dict[str, Any]
+    delta: dict[str, Any] = Field(description="What is desired and not reported.")
+
+
+def _device(request: Request, did: str) -> dict[str, Any]:
+    row = request.app.state.node.database.read(lambda c: registry.get_device(c, did))
+    if row is None:
+        raise ProtocolError("not-found", f"this node knows no device {did}.", 404)
+    return row
+
+
+@router.get(
+    "/v1/devices",
+    response_model=list[DeviceOut],
+    responses={400: {"model": Problem, "content": {PROBLEM_JSON: {}}}},
+    summary="Devices, in did order",
+)
+def list_devices(
+    request: Request,
+    product: Annotated[str | None, Query(max_length=200)] = None,
+    version: Annotated[str | None, Query(max_length=100)] = None,
+    owner: Annotated[str | None, Query(max_length=200)] = None,
+    attr: Annotated[
+        list[str] | None,
+        Query(max_length=10, description="name=value, repeatable; all must match."),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    after: Annotated[str | None, Query(max_length=200, description="The last did seen.")] = None,
+) -> list[dict[str, Any]]:
+    wanted: dict[str, str] = {}
+    for item in attr or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name or len(name) > 64:
+            raise ProtocolError("malformed", f"attr is name=value, not {item!r}.", 400)
+        wanted[name] = value
+    return request.app.state.node.database.read(
+        lambda c: registry.list_devices(
+            c,
+            product=product,
+            version=version,
+            owner=owner,
+            attributes=wanted,
+            limit=limit,
+            after=after,
+        )
+    )
+
+
+@router.get("/v1/devices/{did}", response_model=DeviceOut, responses=_NOT_FOUND, summary="A device")
+def get_device(request: Request, did: DidPath) -> dict[str, Any]:
+    return _device(request, did)
+
+
+@router.get(
+    "/v1/devices/{did}/twin",
+    response_model=TwinOut,
+    responses=_NOT_FOUND,
+    summary="A device's twin: desired, reported, their delta and the version to write on",
+)
+def get_twin(request: Request, did: DidPath) -> dict[str, Any]:
+    row = _device(request, did)
+    return {
+        "device": did,
+        "twin_version": row["twin_version"],
+        "desired": row["desired"],
+        "reported": row["reported"],
+        "delta": registry.delta(row["desired"], row["reported"]),
+    }
