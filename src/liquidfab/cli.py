@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from liquidfab.cli_factory import factory_app
+from liquidfab.cli_fleet import fleet_app
 from liquidfab.cli_orders import order_app, unit_app
 from liquidfab.cli_produce import produce_command
 from liquidfab.cli_product import product_app
@@ -28,6 +29,7 @@ ledger_app = typer.Typer(help="Audit and inspect the ledger; mint tokens.", no_a
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(product_app, name="product")
 app.add_typer(factory_app, name="factory")
+app.add_typer(fleet_app, name="fleet")
 app.command("produce")(produce_command)
 app.add_typer(order_app, name="order")
 app.add_typer(unit_app, name="unit")

@@ -19,9 +19,11 @@ The repository lives in a folder::
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -146,6 +148,18 @@ class FleetRepository:
 
     # -- writing ----------------------------------------------------------------------
 
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the repository's file lock: a node refreshing its timestamp and an
+        operator publishing from another process take turns."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.folder / ".lock", "a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
     def _write(self, md: Metadata[Any], versioned: bool = True) -> None:
         role = md.signed.type
         name = "timestamp.json" if not versioned else f"{md.signed.version}.{role}.json"
@@ -221,6 +235,18 @@ class FleetRepository:
             raise LiquidfabError(f"target {name}: kind is one of {sorted(KINDS)}")
         if len(data) > MAX_TARGET_BYTES:
             raise LiquidfabError(f"target {name} is larger than {MAX_TARGET_BYTES} bytes")
+        with self.lock():
+            return self._publish(name, data, custom, targets_key, snapshot_key, timestamp_key)
+
+    def _publish(
+        self,
+        name: str,
+        data: bytes,
+        custom: Mapping[str, Any],
+        targets_key: SigningKey,
+        snapshot_key: SigningKey,
+        timestamp_key: SigningKey,
+    ) -> TargetInfo:
         root = self.root().signed
         if tuf_key(targets_key).keyid not in root.roles["targets"].keyids:
             raise LiquidfabError("that key is not the repository's targets key")
@@ -251,11 +277,12 @@ class FleetRepository:
         """Re-sign the timestamp if it expires within ``within`` (default: half its life);
         True when it did. The node calls this on a schedule."""
         within = within if within is not None else EXPIRY["timestamp"] / 2
-        current = self._latest("timestamp").signed
-        if current.expires - _now() > within:
-            return False
-        self._timestamp(timestamp_key, current.snapshot_meta.version)
-        return True
+        with self.lock():
+            current = self._latest("timestamp").signed
+            if current.expires - _now() > within:
+                return False
+            self._timestamp(timestamp_key, current.snapshot_meta.version)
+            return True
 
     def rotate_root(
         self,
@@ -266,6 +293,12 @@ class FleetRepository:
     ) -> int:
         """A new root naming ``new_keys`` for the root role, signed by the old keys (a
         threshold of them) and the new ones, as TUF's root rotation asks; its version."""
+        with self.lock():
+            return self._rotate_root(old_keys, new_keys, threshold)
+
+    def _rotate_root(
+        self, old_keys: Sequence[SigningKey], new_keys: Sequence[SigningKey], threshold: int
+    ) -> int:
         md = self.root()
         root = md.signed
         for keyid in list(root.roles["root"].keyids):

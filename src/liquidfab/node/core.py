@@ -17,6 +17,7 @@ from liquidfab.factory.messages import PUBLISH as PUBLISH_LAYOUT
 from liquidfab.factory.messages import add_factory_types, publishable_document
 from liquidfab.factory.model import Layout
 from liquidfab.fleet.messages import add_fleet_types
+from liquidfab.fleet.service import RepositoryService
 from liquidfab.identity import Keystore, SigningKey
 from liquidfab.ledger import Ledger, LedgerInfo
 from liquidfab.ledger.messages import MINT, OPEN_ACCOUNT, add_ledger_types, apply_settlement
@@ -80,6 +81,8 @@ class Node:
         self.ledger.define_ledger(*NETWORK_TOKEN, treasury_owner=key.did)
         self.products = Shelf(database)
         self.factories = FactoryShelf(database)
+        # the TUF repository of device software, when the node keeps one (a world does)
+        self.fleet_repository: RepositoryService | None = None
 
     def _settle(self, ctx: Context) -> list[dict[str, Any]]:
         applied = apply_settlement(ctx)

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from liquidfab.errors import LayoutError, LiquidfabError
 from liquidfab.factory.model import load_layout
+from liquidfab.fleet.service import open_repository
 from liquidfab.identity import Keystore
 from liquidfab.node.core import Node
 from liquidfab.product import load_product, product_from_data
@@ -32,6 +33,7 @@ __all__ = [
     "open_world_node",
     "publish_world_factory",
     "publish_world_product",
+    "repository_folder",
 ]
 
 
@@ -167,8 +169,14 @@ def open_world_node(folder: str | Path, db_url: str | None = None) -> Node:
         publish_world_product(node, folder, item, keystore)
     for layout in world.factories:
         publish_world_factory(node, folder, layout, keystore)
+    node.fleet_repository = open_repository(repository_folder(folder), keystore)
     node.checkpoint()
     return node
+
+
+def repository_folder(folder: str | Path) -> Path:
+    """Where a world keeps its TUF repository of device software."""
+    return Path(folder) / "state" / "tuf"
 
 
 def publish_world_product(node: Node, folder: Path, item: WorldProduct, keystore: Keystore) -> None:

@@ -1,0 +1,67 @@
+"""The node's repository service: where the repository lives, which keys sign online, and
+the freshness of its timestamp.
+
+A world keeps its repository in ``state/tuf``. The first start creates it with the
+world's ``tuf-root`` and ``tuf-targets`` keys (the operator's, offline: the node never
+holds them after that) and the node's online ``tuf-snapshot`` and ``tuf-timestamp``
+keys. Publishing a release needs the targets key, so it is an operator's act
+(``liquidfab fleet publish``). Whenever a device reads the timestamp, the node first
+re-signs it if less than half its life is left, so a repository nobody publishes to
+stays fresh while one whose node is stopped freezes visibly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from liquidfab.fleet.repository import FleetRepository, RepositoryKeys, TargetInfo
+from liquidfab.identity import Keystore, SigningKey
+
+__all__ = ["OFFLINE_KEYS", "ONLINE_KEYS", "RepositoryService", "open_repository"]
+
+OFFLINE_KEYS = ("tuf-root", "tuf-targets")
+ONLINE_KEYS = ("tuf-snapshot", "tuf-timestamp")
+
+
+class RepositoryService:
+    """A repository and the node's online keys; the repository's file lock orders writers."""
+
+    def __init__(
+        self, repository: FleetRepository, snapshot_key: SigningKey, timestamp_key: SigningKey
+    ) -> None:
+        self.repository = repository
+        self._snapshot = snapshot_key
+        self._timestamp = timestamp_key
+
+    def publish(
+        self, name: str, data: bytes, custom: Mapping[str, Any], *, targets_key: SigningKey
+    ) -> TargetInfo:
+        return self.repository.publish(
+            name,
+            data,
+            custom,
+            targets_key=targets_key,
+            snapshot_key=self._snapshot,
+            timestamp_key=self._timestamp,
+        )
+
+    def read(self, relative: str) -> bytes:
+        """A repository file; the timestamp re-signed first when it is getting old."""
+        if relative == "metadata/timestamp.json":
+            self.repository.refresh_timestamp(self._timestamp)
+        return self.repository.read(relative)
+
+
+def open_repository(folder: Path, keystore: Keystore) -> RepositoryService:
+    """The repository in ``folder``, created on first use with ``keystore``'s keys."""
+    online = [keystore.get_or_create(name) for name in ONLINE_KEYS]
+    repository = FleetRepository(folder)
+    if not (repository.metadata_dir / "1.root.json").exists():
+        root, targets = (keystore.get_or_create(name) for name in OFFLINE_KEYS)
+        repository = FleetRepository.create(
+            folder,
+            RepositoryKeys(root=[root], targets=targets, snapshot=online[0], timestamp=online[1]),
+        )
+    return RepositoryService(repository, online[0], online[1])
