@@ -146,6 +146,7 @@ def test_well_known_names_versions_types_and_limits(client, node):
         "org.liquidfab.production.order-status",
         "org.liquidfab.production.supply-request",
         "org.liquidfab.production.supply-status",
+        "org.liquidfab.fleet.assign",
         "org.liquidfab.fleet.register-device",
         "org.liquidfab.fleet.twin-desired",
         "org.liquidfab.fleet.twin-reported",

@@ -22,6 +22,7 @@ from sqlalchemy import (
 __all__ = [
     "account_history",
     "accounts",
+    "assignments",
     "devices",
     "factory_layout_versions",
     "factory_layouts",
@@ -411,4 +412,19 @@ devices = Table(
     Column("updated_us", BigInteger, nullable=False),
     Index("ix_devices_product", "product_id", "version"),
     Index("ix_devices_owner", "owner"),
+)
+
+# Director assignments (fleet, Uptane's director): which target each device should run.
+# The counter only grows per device, so a device never accepts an older assignment.
+assignments = Table(
+    "assignments",
+    metadata,
+    Column("device", String(200), primary_key=True),
+    Column("counter", BigInteger, nullable=False),
+    Column("target", String(200), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("length", BigInteger, nullable=False),
+    Column("custom", JSON, nullable=False),
+    Column("assigned_by", String(500), nullable=False),
+    Column("assigned_us", BigInteger, nullable=False),
 )

@@ -19,21 +19,24 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from liquidfab.db import participants as directory
 from liquidfab.errors import IdentityError, Refused
-from liquidfab.fleet import registry
+from liquidfab.fleet import director, registry
 from liquidfab.identity import VerifyKey
 from liquidfab.product import catalog
 from liquidfab.production import units
 from liquidfab.protocol.registry import Context, MessageType, Registry
 
 __all__ = [
+    "ASSIGN",
     "REGISTER_DEVICE",
     "TWIN_DESIRED",
     "TWIN_REPORTED",
+    "Assign",
     "RegisterDevice",
     "TwinWrite",
     "add_fleet_types",
 ]
 
+ASSIGN = "org.liquidfab.fleet.assign"
 REGISTER_DEVICE = "org.liquidfab.fleet.register-device"
 TWIN_DESIRED = "org.liquidfab.fleet.twin-desired"
 TWIN_REPORTED = "org.liquidfab.fleet.twin-reported"
@@ -63,6 +66,63 @@ class TwinWrite(BaseModel):
     device: str = Field(min_length=1, max_length=200)
     version: int = Field(ge=0, description="The twin version the write is based on.")
     state: dict[str, Any] = Field(max_length=100, description="Merged in; null removes.")
+
+
+class Assign(BaseModel):
+    """Payload of assign: the target a device should run, as the TUF targets list it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    device: str = Field(min_length=1, max_length=200)
+    target: str = Field(min_length=1, max_length=200)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    length: int = Field(gt=0, le=512 * 1024 * 1024)
+    custom: dict[str, str] = Field(
+        max_length=20, description="The target's custom fields: product, hardware, version, kind."
+    )
+
+
+def _assign(ctx: Context) -> dict[str, Any]:
+    p: Assign = ctx.payload
+    device = registry.get_device(ctx.conn, p.device)
+    if device is None:
+        raise Refused("not-found", f"no device {p.device}.", 404)
+    signer = directory.get_participant(ctx.conn, ctx.signer)
+    if ctx.signer != device["manufacturer"] and (
+        signer is None or signer["role"] not in _AUTHORITY_ROLES
+    ):
+        raise Refused(
+            "unauthorized", "the device's manufacturer or an operator assigns its software.", 403
+        )
+    missing = {"product", "hardware", "version", "kind"} - set(p.custom)
+    if missing:
+        raise Refused("malformed", f"custom lacks {', '.join(sorted(missing))}.", 400)
+    if p.custom["product"] != device["product_id"]:
+        raise Refused(
+            "incompatible",
+            f"the target is for {p.custom['product']}; the device is {device['product_id']}.",
+            422,
+        )
+    hardware = device["attributes"].get("hardware")
+    if hardware is not None and p.custom["hardware"] != str(hardware):
+        raise Refused(
+            "incompatible",
+            f"the target runs on {p.custom['hardware']}; the device is {hardware}.",
+            422,
+        )
+    counter = director.store_assignment(
+        ctx.conn,
+        {
+            "device": p.device,
+            "target": p.target,
+            "sha256": p.sha256,
+            "length": p.length,
+            "custom": p.custom,
+            "assigned_by": f"{ctx.envelope.source} {ctx.envelope.id}",
+            "assigned_us": ctx.now_us,
+        },
+    )
+    return {"device": p.device, "target": p.target, "counter": counter}
 
 
 def _register(ctx: Context) -> dict[str, Any]:
@@ -183,6 +243,16 @@ def add_fleet_types(registry_: Registry) -> None:
             payload=RegisterDevice,
             handler=_register,
             summary="Register a device: a built unit by its serial, or directly with its owner.",
+            settlement="forbidden",
+        )
+    )
+    registry_.add(
+        MessageType(
+            type=ASSIGN,
+            payload=Assign,
+            handler=_assign,
+            summary="Assign a device the target it should run (Uptane's director); the node "
+            "signs it with a counter that only grows.",
             settlement="forbidden",
         )
     )

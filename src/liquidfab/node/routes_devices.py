@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from liquidfab.errors import ProtocolError
-from liquidfab.fleet import registry
+from liquidfab.fleet import director, registry
 from liquidfab.node.models import Problem
 from liquidfab.node.problems import PROBLEM_JSON
 
@@ -107,3 +107,25 @@ def get_twin(request: Request, did: DidPath) -> dict[str, Any]:
         "reported": row["reported"],
         "delta": registry.delta(row["desired"], row["reported"]),
     }
+
+
+class AssignmentOut(BaseModel):
+    signed: dict[str, Any] = Field(
+        description="type, director (the node's did), device, counter, target, sha256, "
+        "length, custom, assigned_us."
+    )
+    signature: str = Field(description="Ed25519 by the director over RFC 8785 JSON of signed.")
+
+
+@router.get(
+    "/v1/devices/{did}/assignment",
+    response_model=AssignmentOut,
+    responses=_NOT_FOUND,
+    summary="The target the device should run, signed by this node (its director)",
+)
+def get_assignment(request: Request, did: DidPath) -> dict[str, Any]:
+    node = request.app.state.node
+    row = node.database.read(lambda c: director.get_assignment(c, did))
+    if row is None:
+        raise ProtocolError("not-found", f"device {did} has no assignment.", 404)
+    return director.sign_assignment(node.key, row)

@@ -1,4 +1,4 @@
-"""fleet devices and their twins
+"""fleet devices, their twins and their director assignments
 
 Revision ID: 0008
 Revises: 0007
@@ -33,9 +33,21 @@ def upgrade() -> None:
     )
     op.create_index("ix_devices_product", "devices", ["product_id", "version"])
     op.create_index("ix_devices_owner", "devices", ["owner"])
+    op.create_table(
+        "assignments",
+        sa.Column("device", sa.String(200), primary_key=True),
+        sa.Column("counter", sa.BigInteger, nullable=False),
+        sa.Column("target", sa.String(200), nullable=False),
+        sa.Column("sha256", sa.String(64), nullable=False),
+        sa.Column("length", sa.BigInteger, nullable=False),
+        sa.Column("custom", sa.JSON, nullable=False),
+        sa.Column("assigned_by", sa.String(500), nullable=False),
+        sa.Column("assigned_us", sa.BigInteger, nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("assignments")
     op.drop_index("ix_devices_owner", table_name="devices")
     op.drop_index("ix_devices_product", table_name="devices")
     op.drop_table("devices")
