@@ -1,0 +1,348 @@
+"""The device agent: what a real Linux device runs to stay served by its node.
+
+Each ``poll``:
+
+1. finishes whatever an earlier run left half done (power may have gone at any step);
+2. reads its assignment from the node and refreshes its TUF metadata (python-tuf's
+   ``ngclient``, trusting the root it was provisioned with);
+3. checks the assignment (``director.verify_assignment``): its node signed it, for this
+   device, its hardware and product, a counter above the last accepted, a target the
+   verified TUF metadata lists with the same hash and length;
+4. downloads and verifies the target (TUF checks length and hash), installs it into the
+   inactive of two slots (A/B), runs the artifact's health check, then commits (the
+   slot becomes active) or rolls back (the active slot is untouched);
+5. reports its state to its twin, signed with its own key.
+
+The state machine, ``IDLE → DOWNLOADING → DOWNLOADED → VERIFIED → INSTALLING →
+INSTALLED → COMMITTED`` (or ``FAILED``, ``ROLLED_BACK``), is written to ``state.json``
+atomically before each step, so a restart resumes where it stopped, and the active slot
+always holds software that passed its health check. A refusal never stops the agent: it
+keeps running its current version and reports why.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tuf.api import exceptions as tuf_errors
+from tuf.ngclient import Updater
+from tuf.ngclient.fetcher import FetcherInterface
+
+from liquidfab.errors import LiquidfabError
+from liquidfab.fleet.director import AssignmentRefused, verify_assignment
+from liquidfab.fleet.messages import TWIN_REPORTED
+from liquidfab.identity import SigningKey
+from liquidfab.protocol import Envelope, sign_message
+
+__all__ = ["PHASES", "Agent", "AgentState", "PowerLoss", "provision"]
+
+PHASES = (
+    "IDLE",
+    "DOWNLOADING",
+    "DOWNLOADED",
+    "VERIFIED",
+    "INSTALLING",
+    "INSTALLED",
+    "COMMITTED",
+    "FAILED",
+    "ROLLED_BACK",
+)
+SLOTS = ("a", "b")
+
+
+class PowerLoss(Exception):
+    """Raised by a fault hook to simulate the power going at a step."""
+
+
+@dataclass
+class AgentState:
+    """What the agent keeps across restarts (``state.json``)."""
+
+    device: str
+    director: str
+    product: str
+    hardware: str
+    active: str = "a"
+    slots: dict[str, dict[str, Any] | None] = field(default_factory=lambda: {"a": None, "b": None})
+    last_counter: int = 0
+    phase: str = "IDLE"
+    pending: dict[str, Any] | None = None
+    last_error: str | None = None
+    twin_version: int = 0
+
+    @property
+    def running(self) -> dict[str, Any] | None:
+        return self.slots.get(self.active)
+
+    @property
+    def inactive(self) -> str:
+        return "b" if self.active == "a" else "a"
+
+
+def provision(
+    folder: Path,
+    *,
+    device_seed: bytes,
+    director: str,
+    product: str,
+    hardware: str,
+    root: bytes,
+    factory_image: bytes = b"",
+    factory_version: str = "0.0.0",
+) -> None:
+    """Write a device's state folder as the flashing station would: its key, the TUF
+    root it trusts, and the factory image in slot A."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "device.key").write_text(
+        base64.urlsafe_b64encode(device_seed).decode().rstrip("=") + "\n", encoding="ascii"
+    )
+    (folder / "device.key").chmod(0o600)
+    (folder / "metadata").mkdir(exist_ok=True)
+    (folder / "metadata" / "root.json").write_bytes(root)
+    key = SigningKey(device_seed)
+    state = AgentState(device=key.did, director=director, product=product, hardware=hardware)
+    slot = folder / "slots" / "a"
+    slot.mkdir(parents=True, exist_ok=True)
+    (slot / "image").write_bytes(factory_image)
+    state.slots["a"] = {
+        "target": "factory",
+        "version": factory_version,
+        "sha256": hashlib.sha256(factory_image).hexdigest(),
+    }
+    _save(folder, state)
+
+
+def _save(folder: Path, state: AgentState) -> None:
+    tmp = folder / ".state.json.tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(asdict(state), handle, indent=2, sort_keys=True)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, folder / "state.json")
+
+
+def _load(folder: Path) -> AgentState:
+    try:
+        data = json.loads((folder / "state.json").read_text(encoding="utf-8"))
+    except FileNotFoundError as e:
+        raise LiquidfabError(f"{folder} is not a provisioned device (no state.json)") from e
+    return AgentState(**data)
+
+
+HealthCheck = Callable[[Path, dict[str, Any]], bool]
+Hook = Callable[[str], None]
+
+
+def default_health(slot: Path, target: dict[str, Any]) -> bool:
+    """The image is there, whole, and says it is healthy (a real device boots it)."""
+    image = slot / "image"
+    return image.is_file() and hashlib.sha256(image.read_bytes()).hexdigest() == target["sha256"]
+
+
+class Agent:
+    """A device agent on its state folder. ``fetch(url) -> bytes | None`` reads from the
+    node (None: not found); ``send(envelope) -> dict`` posts a signed message and returns
+    the node's receipt body; ``hook(phase)`` is called as each phase is entered, where a
+    test or the fleet simulation may raise ``PowerLoss``."""
+
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        fetch: Callable[[str], bytes | None],
+        send: Callable[[Envelope], dict[str, Any]],
+        health: HealthCheck = default_health,
+        hook: Hook | None = None,
+    ) -> None:
+        self.folder = Path(folder)
+        self.state = _load(self.folder)
+        seed = (self.folder / "device.key").read_text(encoding="ascii").strip()
+        self.key = SigningKey(base64.urlsafe_b64decode(seed + "=" * (-len(seed) % 4)))
+        if self.key.did != self.state.device:
+            raise LiquidfabError("the device key does not match the device's state")
+        self.fetch = fetch
+        self.send = send
+        self.health = health
+        self.hook = hook or (lambda phase: None)
+
+    # -- steps ------------------------------------------------------------------------
+
+    def _enter(self, phase: str) -> None:
+        self.state.phase = phase
+        _save(self.folder, self.state)
+        self.hook(phase)
+
+    def _updater(self) -> Updater:
+        agent = self
+
+        class _Fetcher(FetcherInterface):
+            def _fetch(self, url: str) -> Iterator[bytes]:
+                data = agent.fetch(url)
+                if data is None:
+                    raise tuf_errors.DownloadHTTPError(f"not found: {url}", 404)
+                return iter([data])
+
+        downloads = self.folder / "downloads"
+        downloads.mkdir(exist_ok=True)
+        return Updater(
+            str(self.folder / "metadata"),
+            "/tuf/metadata/",
+            str(downloads),
+            "/tuf/targets/",
+            fetcher=_Fetcher(),
+            bootstrap=None,  # trust the root in metadata/ (provisioned, then updated)
+        )
+
+    def poll(self) -> str:
+        """One round (see the module); the phase it ends in."""
+        try:
+            if self.state.phase in ("IDLE", "COMMITTED", "FAILED", "ROLLED_BACK"):
+                self._check_for_work()
+            self._advance()
+        except (AssignmentRefused, tuf_errors.RepositoryError, tuf_errors.DownloadError) as e:
+            self._refuse(str(e))
+        self._report()
+        return self.state.phase
+
+    def _refuse(self, reason: str) -> None:
+        self.state.pending = None
+        self.state.last_error = reason
+        self._enter("FAILED")
+
+    def _check_for_work(self) -> None:
+        raw = self.fetch(f"/v1/devices/{self.state.device}/assignment")
+        if raw is None:
+            return
+        try:
+            envelope = json.loads(raw)
+        except ValueError as e:
+            raise AssignmentRefused("malformed", "the assignment is not JSON") from e
+        if not isinstance(envelope, dict) or not isinstance(envelope.get("signed"), dict):
+            raise AssignmentRefused("malformed", "an assignment has signed and signature")
+        if envelope.get("signed", {}).get("counter") == self.state.last_counter:
+            return  # the assignment already acted on: nothing new
+        updater = self._updater()
+        updater.refresh()
+        name = envelope.get("signed", {}).get("target", "")
+        info = updater.get_targetinfo(name) if isinstance(name, str) and name else None
+        hashes = {name: (info.hashes.get("sha256"), info.length)} if info is not None else {}
+        signed = verify_assignment(
+            envelope,
+            director=self.state.director,
+            device=self.state.device,
+            hardware=self.state.hardware,
+            product=self.state.product,
+            last_counter=self.state.last_counter,
+            target_hashes=hashes,
+        )
+        self.state.last_counter = signed["counter"]
+        running = self.state.running
+        if running is not None and running["sha256"] == signed["sha256"]:
+            self.state.last_error = None
+            _save(self.folder, self.state)
+            return  # already running it
+        self.state.pending = {
+            "target": signed["target"],
+            "sha256": signed["sha256"],
+            "length": signed["length"],
+            "version": signed["custom"].get("version"),
+            "slot": self.state.inactive,
+        }
+        self.state.last_error = None
+        self._enter("DOWNLOADING")
+
+    def _advance(self) -> None:
+        while self.state.pending is not None:
+            phase = self.state.phase
+            if phase == "DOWNLOADING":
+                self._download()
+                self._enter("DOWNLOADED")
+            elif phase == "DOWNLOADED":
+                self._verify()
+                self._enter("VERIFIED")
+            elif phase == "VERIFIED":
+                self._enter("INSTALLING")
+            elif phase == "INSTALLING":
+                self._install()
+                self._enter("INSTALLED")
+            elif phase == "INSTALLED":
+                self._commit_or_roll_back()
+            else:  # pragma: no cover - pending is cleared on every end state
+                raise LiquidfabError(f"pending work in phase {phase}")
+
+    def _download_path(self) -> Path:
+        return self.folder / "downloads" / "pending.bin"
+
+    def _download(self) -> None:
+        pending = self.state.pending
+        assert pending is not None
+        updater = self._updater()
+        updater.refresh()
+        info = updater.get_targetinfo(pending["target"])
+        if info is None or info.hashes.get("sha256") != pending["sha256"]:
+            raise AssignmentRefused("mix-and-match", "the repository no longer backs the target")
+        updater.download_target(info, str(self._download_path()))  # TUF checks length and hash
+
+    def _verify(self) -> None:
+        pending = self.state.pending
+        assert pending is not None
+        data = self._download_path().read_bytes()
+        if hashlib.sha256(data).hexdigest() != pending["sha256"] or len(data) != pending["length"]:
+            raise AssignmentRefused("bad-hash", "the downloaded image changed on disk")
+
+    def _install(self) -> None:
+        pending = self.state.pending
+        assert pending is not None
+        slot = self.folder / "slots" / pending["slot"]
+        if slot.exists():
+            shutil.rmtree(slot)  # installing again after a power loss starts clean
+        slot.mkdir(parents=True)
+        shutil.copyfile(self._download_path(), slot / "image")
+        self.state.slots[pending["slot"]] = None  # not bootable until committed
+
+    def _commit_or_roll_back(self) -> None:
+        pending = self.state.pending
+        assert pending is not None
+        slot = self.folder / "slots" / pending["slot"]
+        record = {k: pending[k] for k in ("target", "version", "sha256")}
+        if self.health(slot, record):
+            self.state.slots[pending["slot"]] = record
+            self.state.active = pending["slot"]
+            self.state.pending = None
+            self._enter("COMMITTED")
+        else:
+            shutil.rmtree(slot, ignore_errors=True)
+            self.state.slots[pending["slot"]] = None
+            self.state.pending = None
+            self.state.last_error = f"{record['target']} failed its health check"
+            self._enter("ROLLED_BACK")
+        self._download_path().unlink(missing_ok=True)
+
+    def _report(self) -> None:
+        running = self.state.running or {}
+        report = {
+            "firmware": running.get("version"),
+            "target": running.get("target"),
+            "phase": self.state.phase,
+            "error": self.state.last_error,
+            "slot": self.state.active,
+        }
+        for _ in range(2):  # a stale version: read the twin again once
+            data = {"device": self.state.device, "version": self.state.twin_version,
+                    "state": report}  # fmt: skip
+            body = self.send(sign_message(self.key, TWIN_REPORTED, data))
+            if "result" in body:
+                self.state.twin_version = body["result"]["twin_version"]
+                break
+            if body.get("code") != "stale-version":
+                break
+            self.state.twin_version = int(body.get("current", 0))
+        _save(self.folder, self.state)

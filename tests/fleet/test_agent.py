@@ -1,0 +1,189 @@
+"""The device agent against a real node: assignment, TUF, A/B slots, health checks, power
+loss at every step, and refusals that leave the device running what it ran."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from liquidfab.fleet.agent import PHASES, Agent, PowerLoss, provision
+from liquidfab.fleet.messages import ASSIGN, REGISTER_DEVICE
+from liquidfab.fleet.service import OFFLINE_KEYS
+from liquidfab.identity import SigningKey
+from liquidfab.node import create_app, open_world_node
+from liquidfab.protocol import CONTENT_TYPE, sign_message
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "ebike"
+PRODUCT, HARDWARE = "com.voltwerk.trail", "mcu-a"
+
+
+@pytest.fixture
+def served(tmp_path):
+    folder = tmp_path / "ebike"
+    shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns("keys", "state"))
+    node = open_world_node(folder)
+    with TestClient(create_app(node)) as client:
+        yield folder, node, client
+    node.close()
+
+
+class Fleet:
+    """The served world with helpers to publish, register, assign and run a device."""
+
+    def __init__(self, folder: Path, node, client: TestClient, tmp: Path) -> None:
+        self.folder, self.node, self.client, self.tmp = folder, node, client, tmp
+        keys = node.fleet_repository.repository  # noqa: F841 - the world's repository
+        self.keystore = (
+            __import__("liquidfab.node.world", fromlist=["x"]).load_world(folder).keystore(folder)
+        )
+        self.maker = self.keystore.get("voltwerk")
+        self.owner = self.keystore.get("ada")
+        self.version = __import__("json").loads(client.get(f"/v1/products/{PRODUCT}").text)[
+            "latest"
+        ]
+
+    def fetch(self, path: str) -> bytes | None:
+        response = self.client.get(path)
+        return response.content if response.status_code == 200 else None
+
+    def send(self, message) -> dict:
+        response = self.client.post(
+            "/v1/messages", content=message.to_json(), headers={"content-type": CONTENT_TYPE}
+        )
+        return response.json()
+
+    def publish(self, name: str, data: bytes, version: str, hardware: str = HARDWARE):
+        custom = {"product": PRODUCT, "hardware": hardware, "version": version, "kind": "firmware"}
+        return self.node.fleet_repository.publish(
+            name, data, custom, targets_key=self.keystore.get(OFFLINE_KEYS[1])
+        )
+
+    def device(self, name: str = "bike", **agent) -> tuple[Path, SigningKey]:
+        key = SigningKey.generate()
+        data = {"did": key.did, "product": PRODUCT, "version": self.version,
+                "owner": self.owner.did}  # fmt: skip
+        assert "result" in self.send(sign_message(self.maker, REGISTER_DEVICE, data))
+        folder = self.tmp / name
+        provision(
+            folder,
+            device_seed=key.seed,
+            director=self.node.did,
+            product=PRODUCT,
+            hardware=HARDWARE,
+            root=self.fetch("/tuf/metadata/1.root.json"),
+            factory_image=b"factory image",
+            factory_version="1.0.0",
+        )
+        return folder, key
+
+    def assign(self, device: SigningKey, info) -> dict:
+        data = {"device": device.did, "target": info.name, "sha256": info.sha256,
+                "length": info.length, "custom": dict(info.custom)}  # fmt: skip
+        return self.send(sign_message(self.maker, ASSIGN, data))
+
+    def agent(self, folder: Path, **kw) -> Agent:
+        return Agent(folder, fetch=self.fetch, send=self.send, **kw)
+
+    def twin(self, device: SigningKey) -> dict:
+        return self.client.get(f"/v1/devices/{device.did}/twin").json()
+
+
+@pytest.fixture
+def fleet(served, tmp_path) -> Fleet:
+    return Fleet(*served, tmp_path)
+
+
+def _image(folder: Path, slot: str) -> bytes:
+    return (folder / "slots" / slot / "image").read_bytes()
+
+
+def test_a_device_installs_its_assignment_into_the_other_slot_and_commits(fleet):
+    folder, key = fleet.device()
+    agent = fleet.agent(folder)
+    assert agent.poll() == "IDLE"  # nothing assigned yet
+    info = fleet.publish("trail/fw-1.1.0.bin", b"firmware 1.1.0", "1.1.0")
+    assert "result" in fleet.assign(key, info)
+    assert agent.poll() == "COMMITTED"
+    assert agent.state.active == "b" and _image(folder, "b") == b"firmware 1.1.0"
+    assert _image(folder, "a") == b"factory image"  # the old slot stays as it was
+    reported = fleet.twin(key)["reported"]
+    assert reported["firmware"] == "1.1.0" and reported["phase"] == "COMMITTED"
+    assert agent.poll() == "COMMITTED"  # nothing new: it stays
+    # the next release goes into slot a
+    newer = fleet.publish("trail/fw-1.2.0.bin", b"firmware 1.2.0", "1.2.0")
+    fleet.assign(key, newer)
+    assert agent.poll() == "COMMITTED" and agent.state.active == "a"
+
+
+def test_a_failed_health_check_rolls_back_to_the_running_slot(fleet):
+    folder, key = fleet.device()
+    info = fleet.publish("trail/fw-bad.bin", b"firmware that does not boot", "1.1.0")
+    fleet.assign(key, info)
+    agent = fleet.agent(folder, health=lambda slot, target: False)
+    assert agent.poll() == "ROLLED_BACK"
+    assert agent.state.active == "a" and agent.state.running["version"] == "1.0.0"
+    assert not (folder / "slots" / "b").exists()
+    twin = fleet.twin(key)["reported"]
+    assert twin["phase"] == "ROLLED_BACK" and "health check" in twin["error"]
+
+
+@pytest.mark.parametrize("phase", [p for p in PHASES[1:6]])
+def test_power_loss_at_any_step_resumes_to_a_working_slot(fleet, phase):
+    folder, key = fleet.device()
+    info = fleet.publish("trail/fw-1.1.0.bin", b"firmware 1.1.0", "1.1.0")
+    fleet.assign(key, info)
+    lost = []
+
+    def power_cut(entered: str) -> None:
+        if entered == phase and not lost:
+            lost.append(entered)
+            raise PowerLoss(entered)
+
+    with pytest.raises(PowerLoss):
+        fleet.agent(folder, hook=power_cut).poll()
+    # after the reboot the active slot still runs the factory image
+    rebooted = fleet.agent(folder)
+    assert rebooted.state.phase == phase and rebooted.state.active == "a"
+    assert _image(folder, "a") == b"factory image"
+    assert rebooted.poll() == "COMMITTED"
+    assert rebooted.state.active == "b" and _image(folder, "b") == b"firmware 1.1.0"
+
+
+def test_refusals_keep_the_current_version_and_say_why(fleet):
+    folder, key = fleet.device()
+    agent = fleet.agent(folder)
+    # a target for other hardware, assigned although the device has no hardware attribute
+    other = fleet.publish("trail/fw-mcu-b.bin", b"for mcu-b", "1.1.0", hardware="mcu-b")
+    fleet.assign(key, other)
+    assert agent.poll() == "FAILED"
+    assert agent.state.active == "a" and "incompatible" in fleet.twin(key)["reported"]["error"]
+    # arbitrary software: the stored target's bytes are swapped
+    info = fleet.publish("trail/fw-1.1.0.bin", b"firmware 1.1.0", "1.1.0")
+    stored = fleet.node.fleet_repository.repository.targets_dir / info.stored_as
+    stored.write_bytes(b"evil  1.1.0!!")
+    fleet.assign(key, info)
+    assert agent.poll() == "FAILED"
+    assert agent.state.active == "a" and _image(folder, "a") == b"factory image"
+    assert fleet.twin(key)["reported"]["firmware"] == "1.0.0"
+    # an older assignment replayed is refused too (the node's counter moved on)
+    stored.write_bytes(b"firmware 1.1.0")
+    fleet.assign(key, info)
+    assert agent.poll() == "COMMITTED"
+    last = agent.state.last_counter
+    agent.state.last_counter = last + 5  # as if it had accepted later ones
+    assert agent.poll() == "FAILED" and "replayed" in agent.state.last_error
+
+
+def test_garbage_from_the_node_is_a_refusal_not_a_crash(fleet):
+    folder, key = fleet.device()
+    real = fleet.fetch
+
+    def fetch(path: str) -> bytes | None:
+        return b"{not json" if path.endswith("/assignment") else real(path)
+
+    agent = Agent(folder, fetch=fetch, send=fleet.send)
+    assert agent.poll() == "FAILED" and agent.state.active == "a"
+    assert "malformed" in fleet.twin(key)["reported"]["error"]
