@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from liquidfab.cli_device import device_app
 from liquidfab.cli_factory import factory_app
 from liquidfab.cli_fleet import fleet_app
 from liquidfab.cli_orders import order_app, unit_app
@@ -30,6 +31,7 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(product_app, name="product")
 app.add_typer(factory_app, name="factory")
 app.add_typer(fleet_app, name="fleet")
+app.add_typer(device_app, name="device")
 app.command("produce")(produce_command)
 app.add_typer(order_app, name="order")
 app.add_typer(unit_app, name="unit")

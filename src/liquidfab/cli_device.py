@@ -1,0 +1,119 @@
+"""``liquidfab device``: provision a device's state folder and run its agent against a node."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from liquidfab.errors import LiquidfabError
+
+__all__ = ["device_app"]
+
+device_app = typer.Typer(help="Run a device: its agent polls the node.", no_args_is_help=True)
+_out = Console(emoji=False, highlight=False)
+_err = Console(stderr=True, emoji=False, highlight=False)
+NodeOpt = Annotated[str, typer.Option(help="Node URL.")]
+StateOpt = Annotated[Path, typer.Option("--state", help="The device's state folder.")]
+
+
+def _fail(message: str) -> typer.Exit:
+    _err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
+    return typer.Exit(1)
+
+
+class _Http:
+    """The node over HTTP for an agent: GET files and reads, POST signed messages."""
+
+    def __init__(self, node: str, timeout: float = 30.0) -> None:
+        import httpx
+
+        self.client = httpx.Client(base_url=node.rstrip("/"), timeout=timeout)
+
+    def fetch(self, path: str) -> bytes | None:
+        response = self.client.get(path)
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        return response.content
+
+    def send(self, message: Any) -> dict[str, Any]:
+        from liquidfab.protocol import CONTENT_TYPE
+
+        response = self.client.post(
+            "/v1/messages", content=message.to_json(), headers={"content-type": CONTENT_TYPE}
+        )
+        return response.json()
+
+
+@device_app.command("provision")
+def provision_cmd(
+    bundle: Annotated[Path, typer.Argument(help="The unit's provisioning bundle (JSON).")],
+    state: StateOpt,
+    hardware: Annotated[str, typer.Option(help="The device's hardware.")],
+    node: NodeOpt = "http://127.0.0.1:8000",
+) -> None:
+    """Write a device's state folder from its provisioning bundle (``liquidfab produce
+    --bundles``): its key, the node's TUF root and its did as director."""
+    import httpx
+
+    from liquidfab.fleet.agent import provision
+
+    try:
+        data = json.loads(bundle.read_text(encoding="utf-8"))
+        seed = data["private_key_seed"]
+        device_seed = base64.urlsafe_b64decode(seed + "=" * (-len(seed) % 4))
+        http = _Http(node)
+        director = json.loads(http.fetch("/.well-known/liquidfab") or b"{}")["node"]
+        root = http.fetch("/tuf/metadata/1.root.json")
+        if root is None:
+            raise LiquidfabError(f"{node} keeps no software repository")
+        provision(
+            state,
+            device_seed=device_seed,
+            director=director,
+            product=data["product"],
+            hardware=hardware,
+            root=root,
+        )
+    except (OSError, ValueError, KeyError, LiquidfabError, httpx.HTTPError) as e:
+        raise _fail(f"cannot provision from {bundle}: {e}") from e
+    _out.print(f"provisioned {data['device_did']} ({data.get('serial')}) in {state}")
+
+
+@device_app.command("run")
+def run_cmd(
+    state: StateOpt,
+    node: NodeOpt = "http://127.0.0.1:8000",
+    interval: Annotated[float, typer.Option(min=0.1, help="Seconds between polls.")] = 60.0,
+    once: Annotated[bool, typer.Option(help="Poll once and exit.")] = False,
+) -> None:
+    """Run the device agent: poll the node, install what is assigned, report."""
+    import httpx
+
+    from liquidfab.fleet.agent import Agent
+
+    http = _Http(node)
+    try:
+        agent = Agent(state, fetch=http.fetch, send=http.send)
+    except LiquidfabError as e:
+        raise _fail(str(e)) from e
+    while True:
+        try:
+            phase = agent.poll()
+            running = agent.state.running or {}
+            note = f" ({agent.state.last_error})" if agent.state.last_error else ""
+            _out.print(
+                f"{phase}: running {running.get('version')} in slot {agent.state.active}{note}"
+            )
+        except httpx.HTTPError as e:  # the node is away: keep running, try again later
+            _err.print(f"cannot reach {escape(node)}: {escape(str(e))}")
+        if once:
+            return
+        time.sleep(interval)
