@@ -148,6 +148,8 @@ def test_well_known_names_versions_types_and_limits(client, node):
         "org.liquidfab.production.supply-status",
         "org.liquidfab.fleet.assign",
         "org.liquidfab.fleet.register-device",
+        "org.liquidfab.fleet.rollout",
+        "org.liquidfab.fleet.rollout-control",
         "org.liquidfab.fleet.twin-desired",
         "org.liquidfab.fleet.twin-reported",
     }

@@ -11,6 +11,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -42,6 +43,8 @@ __all__ = [
     "product_versions",
     "production_runs",
     "products",
+    "rollout_devices",
+    "rollouts",
     "stock_lots",
     "supply_contracts",
     "supply_events",
@@ -427,4 +430,37 @@ assignments = Table(
     Column("custom", JSON, nullable=False),
     Column("assigned_by", String(500), nullable=False),
     Column("assigned_us", BigInteger, nullable=False),
+)
+
+# Rollouts (fleet): a target delivered to the devices a filter selects, wave by wave.
+rollouts = Table(
+    "rollouts",
+    metadata,
+    Column("id", String(100), primary_key=True),
+    Column("creator", String(200), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("target", JSON, nullable=False),
+    Column("filter", JSON, nullable=False),
+    Column("waves", JSON, nullable=False),
+    Column("success_threshold", Float, nullable=False),
+    Column("error_threshold", Float, nullable=False),
+    Column("min_sample", Integer, nullable=False),
+    Column("rate_per_minute", Integer, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("wave", Integer, nullable=False),
+    Column("reason", String(500), nullable=True),
+    Column("created_us", BigInteger, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+)
+
+rollout_devices = Table(
+    "rollout_devices",
+    metadata,
+    Column("rollout_id", String(100), primary_key=True),
+    Column("device", String(200), primary_key=True),
+    Column("wave", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("assigned_us", BigInteger, nullable=False),
+    Column("done_us", BigInteger, nullable=True),
+    Index("ix_rollout_devices_device", "device"),
 )

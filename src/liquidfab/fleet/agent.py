@@ -77,6 +77,7 @@ class AgentState:
     pending: dict[str, Any] | None = None
     last_error: str | None = None
     twin_version: int = 0
+    attempted: str | None = None  # the target of the last assignment acted on or refused
 
     @property
     def running(self) -> dict[str, Any] | None:
@@ -229,6 +230,8 @@ class Agent:
             raise AssignmentRefused("malformed", "an assignment has signed and signature")
         if envelope.get("signed", {}).get("counter") == self.state.last_counter:
             return  # the assignment already acted on: nothing new
+        target = envelope["signed"].get("target")
+        self.state.attempted = target if isinstance(target, str) else None
         updater = self._updater()
         updater.refresh()
         name = envelope.get("signed", {}).get("target", "")
@@ -331,6 +334,7 @@ class Agent:
         report = {
             "firmware": running.get("version"),
             "target": running.get("target"),
+            "attempted": self.state.attempted,
             "phase": self.state.phase,
             "error": self.state.last_error,
             "slot": self.state.active,

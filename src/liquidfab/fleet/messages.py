@@ -13,13 +13,14 @@ they read and carry a partial document (see ``registry``).
 
 from __future__ import annotations
 
-from typing import Any
+from itertools import pairwise
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from liquidfab.db import participants as directory
 from liquidfab.errors import IdentityError, Refused
-from liquidfab.fleet import director, registry
+from liquidfab.fleet import director, registry, rollouts
 from liquidfab.identity import VerifyKey
 from liquidfab.product import catalog
 from liquidfab.production import units
@@ -28,15 +29,21 @@ from liquidfab.protocol.registry import Context, MessageType, Registry
 __all__ = [
     "ASSIGN",
     "REGISTER_DEVICE",
+    "ROLLOUT",
+    "ROLLOUT_CONTROL",
     "TWIN_DESIRED",
     "TWIN_REPORTED",
     "Assign",
     "RegisterDevice",
+    "Rollout",
+    "RolloutControl",
     "TwinWrite",
     "add_fleet_types",
 ]
 
 ASSIGN = "org.liquidfab.fleet.assign"
+ROLLOUT = "org.liquidfab.fleet.rollout"
+ROLLOUT_CONTROL = "org.liquidfab.fleet.rollout-control"
 REGISTER_DEVICE = "org.liquidfab.fleet.register-device"
 TWIN_DESIRED = "org.liquidfab.fleet.twin-desired"
 TWIN_REPORTED = "org.liquidfab.fleet.twin-reported"
@@ -125,6 +132,129 @@ def _assign(ctx: Context) -> dict[str, Any]:
     return {"device": p.device, "target": p.target, "counter": counter}
 
 
+class RolloutTarget(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    length: int = Field(gt=0, le=512 * 1024 * 1024)
+    custom: dict[str, str] = Field(max_length=20)
+
+
+class RolloutFilter(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    product: str = Field(min_length=1, max_length=200)
+    version: str | None = Field(None, max_length=100)
+    attributes: dict[str, AttributeValue] = Field(default_factory=dict, max_length=20)
+
+
+class Rollout(BaseModel):
+    """Payload of rollout: a target for the devices a filter selects, wave by wave."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rollout: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")
+    name: str = Field(min_length=1, max_length=200)
+    target: RolloutTarget
+    filter: RolloutFilter
+    waves: list[int] = Field(
+        min_length=1, max_length=20, description="Cumulative percentages, rising, ending at 100."
+    )
+    success_threshold: float = Field(0.9, ge=0, le=1)
+    error_threshold: float = Field(0.1, ge=0, le=1)
+    min_sample: int = Field(10, ge=1, le=1_000_000)
+    rate_per_minute: int = Field(0, ge=0, le=1_000_000, description="0: no cap.")
+
+    @model_validator(mode="after")
+    def _rising(self) -> Rollout:
+        w = self.waves
+        if any(not 0 < p <= 100 for p in w) or any(b <= a for a, b in pairwise(w)) or w[-1] != 100:
+            raise ValueError("waves are rising percentages in (0, 100] ending at 100")
+        return self
+
+
+class RolloutControl(BaseModel):
+    """Payload of rollout-control."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rollout: str = Field(min_length=1, max_length=100)
+    action: Literal["pause", "resume", "abort"]
+
+
+def _may_manage(ctx: Context, product: str) -> None:
+    owner = catalog.get_product(ctx.conn, product)
+    signer = directory.get_participant(ctx.conn, ctx.signer)
+    is_authority = signer is not None and signer["role"] in _AUTHORITY_ROLES
+    if owner is None:
+        raise Refused("not-found", f"this node holds no product {product}.", 404)
+    if ctx.signer != owner["manufacturer"] and not is_authority:
+        raise Refused(
+            "unauthorized",
+            f"the manufacturer of {product} or an operator manages its rollouts.",
+            403,
+        )
+
+
+def _rollout(ctx: Context) -> dict[str, Any]:
+    p: Rollout = ctx.payload
+    _may_manage(ctx, p.filter.product)
+    missing = {"product", "hardware", "version", "kind"} - set(p.target.custom)
+    if missing:
+        raise Refused("malformed", f"target.custom lacks {', '.join(sorted(missing))}.", 400)
+    if p.target.custom["product"] != p.filter.product:
+        raise Refused("incompatible", "the target is for another product than the filter.", 422)
+    if rollouts.get_rollout(ctx.conn, p.rollout) is not None:
+        raise Refused("conflict", f"rollout id {p.rollout} is taken.", 409)
+    rollouts.insert_rollout(
+        ctx.conn,
+        {
+            "id": p.rollout,
+            "creator": ctx.signer,
+            "name": p.name,
+            "target": p.target.model_dump(),
+            "filter": p.filter.model_dump(),
+            "waves": p.waves,
+            "success_threshold": p.success_threshold,
+            "error_threshold": p.error_threshold,
+            "min_sample": p.min_sample,
+            "rate_per_minute": p.rate_per_minute,
+            "state": "running",
+            "wave": 0,
+            "reason": None,
+            "created_us": ctx.now_us,
+            "updated_us": ctx.now_us,
+        },
+    )
+    after = rollouts.advance(ctx.conn, p.rollout, ctx.now_us)
+    assert after is not None
+    return {"rollout": p.rollout, "state": after["state"], "wave": after["wave"],
+            "progress": rollouts.progress(ctx.conn, p.rollout)}  # fmt: skip
+
+
+_CONTROL = {"pause": ({"running"}, "paused"), "resume": ({"paused"}, "running"),
+            "abort": ({"running", "paused"}, "aborted")}  # fmt: skip
+
+
+def _rollout_control(ctx: Context) -> dict[str, Any]:
+    p: RolloutControl = ctx.payload
+    row = rollouts.get_rollout(ctx.conn, p.rollout)
+    if row is None:
+        raise Refused("not-found", f"no rollout {p.rollout}.", 404)
+    _may_manage(ctx, row["filter"]["product"])
+    allowed, target = _CONTROL[p.action]
+    if row["state"] not in allowed:
+        raise Refused(
+            "transition-invalid", f"rollout {p.rollout} is {row['state']}; it cannot {p.action}.",
+            409, extra={"state": row["state"]},
+        )  # fmt: skip
+    rollouts.set_state(ctx.conn, p.rollout, ctx.now_us, state=target, reason=None)
+    after = rollouts.advance(ctx.conn, p.rollout, ctx.now_us) if target == "running" else None
+    state = after["state"] if after is not None else target
+    return {"rollout": p.rollout, "state": state, "previous": row["state"]}
+
+
 def _register(ctx: Context) -> dict[str, Any]:
     p: RegisterDevice = ctx.payload
     try:
@@ -189,6 +319,9 @@ def _register(ctx: Context) -> dict[str, Any]:
             "updated_us": ctx.now_us,
         },
     )
+    for rollout in rollouts.list_rollouts(ctx.conn, limit=1000):  # devices join late
+        if rollout["state"] == "running" and rollout["filter"]["product"] == p.product:
+            rollouts.advance(ctx.conn, rollout["id"], ctx.now_us, reported=())
     return {"device": p.did, "owner": owner, "serial": p.serial, "twin_version": 0}
 
 
@@ -225,6 +358,9 @@ def _twin(ctx: Context, field: str) -> dict[str, Any]:
         raise Refused("too-large", problem, 413)
     if not registry.write_twin(ctx.conn, p.device, field, document, p.version, ctx.now_us):
         raise Refused("stale-version", "the twin moved on meanwhile; read it again.", 409)
+    if field == "reported":  # what the device says may finish a wave or pause a rollout
+        for rollout_id in rollouts.rollouts_of(ctx.conn, p.device):
+            rollouts.advance(ctx.conn, rollout_id, ctx.now_us, reported=[p.device])
     desired = document if field == "desired" else device["desired"]
     reported = document if field == "reported" else device["reported"]
     return {
@@ -253,6 +389,25 @@ def add_fleet_types(registry_: Registry) -> None:
             handler=_assign,
             summary="Assign a device the target it should run (Uptane's director); the node "
             "signs it with a counter that only grows.",
+            settlement="forbidden",
+        )
+    )
+    registry_.add(
+        MessageType(
+            type=ROLLOUT,
+            payload=Rollout,
+            handler=_rollout,
+            summary="Start a rollout: a target for the devices a filter selects, in waves, "
+            "with success and error thresholds and a rate cap.",
+            settlement="forbidden",
+        )
+    )
+    registry_.add(
+        MessageType(
+            type=ROLLOUT_CONTROL,
+            payload=RolloutControl,
+            handler=_rollout_control,
+            summary="Pause, resume or abort a rollout.",
             settlement="forbidden",
         )
     )

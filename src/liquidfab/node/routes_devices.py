@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from liquidfab.errors import ProtocolError
-from liquidfab.fleet import director, registry
+from liquidfab.fleet import director, registry, rollouts
 from liquidfab.node.models import Problem
 from liquidfab.node.problems import PROBLEM_JSON
 
@@ -129,3 +129,50 @@ def get_assignment(request: Request, did: DidPath) -> dict[str, Any]:
     if row is None:
         raise ProtocolError("not-found", f"device {did} has no assignment.", 404)
     return director.sign_assignment(node.key, row)
+
+
+class RolloutOut(BaseModel):
+    id: str
+    creator: str
+    name: str
+    target: dict[str, Any]
+    filter: dict[str, Any]
+    waves: list[int]
+    success_threshold: float
+    error_threshold: float
+    min_sample: int
+    rate_per_minute: int
+    state: str = Field(description="running, paused or aborted.")
+    wave: int = Field(description="The current wave's index.")
+    reason: str | None = Field(description="Why it paused, when it did by itself.")
+    created_us: int
+    updated_us: int
+    progress: dict[str, dict[str, int]] = Field(
+        default_factory=dict, description="Per wave: devices assigned, succeeded, failed."
+    )
+
+
+@router.get("/v1/rollouts", response_model=list[RolloutOut], summary="Rollouts, newest first")
+def list_rollouts(
+    request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> list[dict[str, Any]]:
+    return request.app.state.node.database.read(lambda c: rollouts.list_rollouts(c, limit))
+
+
+@router.get(
+    "/v1/rollouts/{rollout_id}",
+    response_model=RolloutOut,
+    responses=_NOT_FOUND,
+    summary="A rollout with its progress per wave",
+)
+def get_rollout(
+    request: Request, rollout_id: Annotated[str, Path(min_length=1, max_length=100)]
+) -> dict[str, Any]:
+    def load(conn: Any) -> dict[str, Any] | None:
+        row = rollouts.get_rollout(conn, rollout_id)
+        return None if row is None else {**row, "progress": rollouts.progress(conn, rollout_id)}
+
+    row = request.app.state.node.database.read(load)
+    if row is None:
+        raise ProtocolError("not-found", f"no rollout {rollout_id}.", 404)
+    return row

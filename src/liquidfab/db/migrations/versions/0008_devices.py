@@ -1,4 +1,4 @@
-"""fleet devices, their twins and their director assignments
+"""fleet devices, their twins, director assignments and rollouts
 
 Revision ID: 0008
 Revises: 0007
@@ -44,9 +44,40 @@ def upgrade() -> None:
         sa.Column("assigned_by", sa.String(500), nullable=False),
         sa.Column("assigned_us", sa.BigInteger, nullable=False),
     )
+    op.create_table(
+        "rollouts",
+        sa.Column("id", sa.String(100), primary_key=True),
+        sa.Column("creator", sa.String(200), nullable=False),
+        sa.Column("name", sa.String(200), nullable=False),
+        sa.Column("target", sa.JSON, nullable=False),
+        sa.Column("filter", sa.JSON, nullable=False),
+        sa.Column("waves", sa.JSON, nullable=False),
+        sa.Column("success_threshold", sa.Float, nullable=False),
+        sa.Column("error_threshold", sa.Float, nullable=False),
+        sa.Column("min_sample", sa.Integer, nullable=False),
+        sa.Column("rate_per_minute", sa.Integer, nullable=False),
+        sa.Column("state", sa.String(16), nullable=False),
+        sa.Column("wave", sa.Integer, nullable=False),
+        sa.Column("reason", sa.String(500), nullable=True),
+        sa.Column("created_us", sa.BigInteger, nullable=False),
+        sa.Column("updated_us", sa.BigInteger, nullable=False),
+    )
+    op.create_table(
+        "rollout_devices",
+        sa.Column("rollout_id", sa.String(100), primary_key=True),
+        sa.Column("device", sa.String(200), primary_key=True),
+        sa.Column("wave", sa.Integer, nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("assigned_us", sa.BigInteger, nullable=False),
+        sa.Column("done_us", sa.BigInteger, nullable=True),
+    )
+    op.create_index("ix_rollout_devices_device", "rollout_devices", ["device"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_rollout_devices_device", table_name="rollout_devices")
+    op.drop_table("rollout_devices")
+    op.drop_table("rollouts")
     op.drop_table("assignments")
     op.drop_index("ix_devices_owner", table_name="devices")
     op.drop_index("ix_devices_product", table_name="devices")
