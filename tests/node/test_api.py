@@ -147,6 +147,8 @@ def test_well_known_names_versions_types_and_limits(client, node):
         "org.liquidfab.production.supply-request",
         "org.liquidfab.production.supply-status",
         "org.liquidfab.fleet.assign",
+        "org.liquidfab.fleet.entitlement",
+        "org.liquidfab.fleet.entitlement-revoke",
         "org.liquidfab.fleet.register-device",
         "org.liquidfab.fleet.rollout",
         "org.liquidfab.fleet.rollout-control",

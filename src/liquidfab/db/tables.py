@@ -25,6 +25,7 @@ __all__ = [
     "accounts",
     "assignments",
     "devices",
+    "entitlements",
     "factory_layout_versions",
     "factory_layouts",
     "ledger_chain",
@@ -463,4 +464,22 @@ rollout_devices = Table(
     Column("assigned_us", BigInteger, nullable=False),
     Column("done_us", BigInteger, nullable=True),
     Index("ix_rollout_devices_device", "device"),
+)
+
+# Entitlements (fleet): optional features bought for a device; the node signs a license
+# bound to the device's did that the device checks offline.
+entitlements = Table(
+    "entitlements",
+    metadata,
+    Column("id", String(100), primary_key=True),
+    Column("device", String(200), nullable=False),
+    Column("feature", String(100), nullable=False),
+    Column("owner", String(200), nullable=False),
+    Column("model", String(24), nullable=False),
+    Column("transfer", String(36), nullable=True),
+    Column("issued_us", BigInteger, nullable=False),
+    Column("expires_us", BigInteger, nullable=True),
+    Column("revoked_us", BigInteger, nullable=True),
+    Column("revoked_by", String(500), nullable=True),
+    Index("ix_entitlements_device", "device", "feature"),
 )

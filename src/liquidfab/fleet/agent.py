@@ -11,7 +11,9 @@ Each ``poll``:
 4. downloads and verifies the target (TUF checks length and hash), installs it into the
    inactive of two slots (A/B), runs the artifact's health check, then commits (the
    slot becomes active) or rolls back (the active slot is untouched);
-5. reports its state to its twin, signed with its own key.
+5. fetches its feature licenses, verifies them (the node's signature, this device, not
+   older than the list held) and enables what they allow, offline too within the grace;
+6. reports its state to its twin, signed with its own key.
 
 The state machine, ``IDLE → DOWNLOADING → DOWNLOADED → VERIFIED → INSTALLING →
 INSTALLED → COMMITTED`` (or ``FAILED``, ``ROLLED_BACK``), is written to ``state.json``
@@ -27,6 +29,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -38,6 +41,7 @@ from tuf.ngclient.fetcher import FetcherInterface
 
 from liquidfab.errors import LiquidfabError
 from liquidfab.fleet.director import AssignmentRefused, verify_assignment
+from liquidfab.fleet.entitlements import LicenseRefused, enabled_features, verify_licenses
 from liquidfab.fleet.messages import TWIN_REPORTED
 from liquidfab.identity import SigningKey
 from liquidfab.protocol import Envelope, sign_message
@@ -78,6 +82,8 @@ class AgentState:
     last_error: str | None = None
     twin_version: int = 0
     attempted: str | None = None  # the target of the last assignment acted on or refused
+    features: list[str] = field(default_factory=list)  # enabled by verified licenses
+    license_error: str | None = None
 
     @property
     def running(self) -> dict[str, Any] | None:
@@ -128,6 +134,12 @@ def _save(folder: Path, state: AgentState) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, folder / "state.json")
+
+
+def _write_json(path: Path, value: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(value, indent=2, sort_keys=True), encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def _load(folder: Path) -> AgentState:
@@ -202,7 +214,7 @@ class Agent:
             bootstrap=None,  # trust the root in metadata/ (provisioned, then updated)
         )
 
-    def poll(self) -> str:
+    def poll(self, now_us: int | None = None) -> str:
         """One round (see the module); the phase it ends in."""
         try:
             if self.state.phase in ("IDLE", "COMMITTED", "FAILED", "ROLLED_BACK"):
@@ -210,8 +222,37 @@ class Agent:
             self._advance()
         except (AssignmentRefused, tuf_errors.RepositoryError, tuf_errors.DownloadError) as e:
             self._refuse(str(e))
+        self._licenses(now_us if now_us is not None else time.time_ns() // 1000)
         self._report()
         return self.state.phase
+
+    def _licenses(self, now_us: int) -> None:
+        """Fetch and verify the license list; enable what the last verified list allows.
+        A list that does not verify is refused and reported; the one held stays."""
+        path = self.folder / "licenses.json"
+        held = json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+        raw = self.fetch(f"/v1/devices/{self.state.device}/licenses")
+        if raw is not None:
+            try:
+                envelope = json.loads(raw)
+                verify_licenses(
+                    envelope,
+                    issuer=self.state.director,
+                    device=self.state.device,
+                    not_before_us=held["signed"]["as_of_us"] if held else 0,
+                )
+                _write_json(path, envelope)
+                held = envelope
+            except (ValueError, LicenseRefused) as e:
+                self.state.license_error = str(e)
+            else:
+                self.state.license_error = None
+        self.state.features = enabled_features(held["signed"], now_us) if held else []
+        _write_json(self.folder / "features.json", {"enabled": self.state.features})
+
+    def feature_enabled(self, feature: str) -> bool:
+        """What an app on the device asks before it runs a paid feature."""
+        return feature in self.state.features
 
     def _refuse(self, reason: str) -> None:
         self.state.pending = None
@@ -338,6 +379,8 @@ class Agent:
             "phase": self.state.phase,
             "error": self.state.last_error,
             "slot": self.state.active,
+            "features": self.state.features,
+            "license_error": self.state.license_error,
         }
         for _ in range(2):  # a stale version: read the twin again once
             data = {"device": self.state.device, "version": self.state.twin_version,

@@ -13,28 +13,39 @@ they read and carry a partial document (see ``registry``).
 
 from __future__ import annotations
 
+from decimal import Decimal
 from itertools import pairwise
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy import select
 
 from liquidfab.db import participants as directory
+from liquidfab.db.tables import entitlements as ent_table
 from liquidfab.errors import IdentityError, Refused
-from liquidfab.fleet import director, registry, rollouts
+from liquidfab.fleet import director, entitlements, registry, rollouts
 from liquidfab.identity import VerifyKey
+from liquidfab.ledger.types import owner_of
 from liquidfab.product import catalog
+from liquidfab.product.resolved import coerce_choices, money_text, resolve
 from liquidfab.production import units
+from liquidfab.production.order_messages import price_units
+from liquidfab.production.published import published_product
 from liquidfab.protocol.registry import Context, MessageType, Registry
 
 __all__ = [
     "ASSIGN",
+    "ENTITLEMENT",
+    "ENTITLEMENT_REVOKE",
     "REGISTER_DEVICE",
     "ROLLOUT",
     "ROLLOUT_CONTROL",
     "TWIN_DESIRED",
     "TWIN_REPORTED",
     "Assign",
+    "BuyFeature",
     "RegisterDevice",
+    "RevokeEntitlement",
     "Rollout",
     "RolloutControl",
     "TwinWrite",
@@ -42,6 +53,8 @@ __all__ = [
 ]
 
 ASSIGN = "org.liquidfab.fleet.assign"
+ENTITLEMENT = "org.liquidfab.fleet.entitlement"
+ENTITLEMENT_REVOKE = "org.liquidfab.fleet.entitlement-revoke"
 ROLLOUT = "org.liquidfab.fleet.rollout"
 ROLLOUT_CONTROL = "org.liquidfab.fleet.rollout-control"
 REGISTER_DEVICE = "org.liquidfab.fleet.register-device"
@@ -255,6 +268,139 @@ def _rollout_control(ctx: Context) -> dict[str, Any]:
     return {"rollout": p.rollout, "state": state, "previous": row["state"]}
 
 
+class BuyFeature(BaseModel):
+    """Payload of entitlement: a feature of the device's product bought for the device."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    entitlement: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")
+    device: str = Field(min_length=1, max_length=200)
+    feature: str = Field(min_length=1, max_length=100)
+    periods: int = Field(1, ge=1, le=120, description="Subscription periods paid now.")
+
+
+class RevokeEntitlement(BaseModel):
+    """Payload of entitlement-revoke."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    entitlement: str = Field(min_length=1, max_length=100)
+    reason: str = Field(min_length=1, max_length=500)
+
+
+def _price_due(
+    ctx: Context, device: dict[str, Any], feature: Any, periods: int
+) -> tuple[Decimal, int | None, str]:
+    """What buying ``feature`` costs now, when the license ends, and the model licensed."""
+    price = feature.price
+    model = price.model
+    period = entitlements.PERIOD_SECONDS.get(price.period or "", 0) * 1_000_000
+    if model == "one-time":
+        return price.amount, None, model
+    if model == "per-use":
+        return Decimal(0), None, model
+    if model == "trial-then-paid":
+        tried = ctx.conn.execute(
+            select(ent_table.c.id).where(
+                ent_table.c.device == device["did"],
+                ent_table.c.feature == feature.id,
+                ent_table.c.model == "trial",
+            )
+        ).first()
+        if tried is None:
+            return Decimal(0), ctx.now_us + int(price.trial_days or 0) * 86_400_000_000, "trial"
+    return price.amount * periods, ctx.now_us + period * periods, "subscription"
+
+
+def _buy(ctx: Context) -> dict[str, Any]:
+    p: BuyFeature = ctx.payload
+    device = registry.get_device(ctx.conn, p.device)
+    if device is None:
+        raise Refused("not-found", f"no device {p.device}.", 404)
+    if ctx.signer != device["owner"]:
+        raise Refused("unauthorized", "only the device's owner buys features for it.", 403)
+    if entitlements.get_entitlement(ctx.conn, p.entitlement) is not None:
+        raise Refused("conflict", f"entitlement id {p.entitlement} is taken.", 409)
+    version = catalog.get_version(ctx.conn, device["product_id"], device["version"])
+    product, _ = published_product(version)
+    feature = product.features.get(p.feature)
+    if feature is None:
+        raise Refused("not-found", f"{device['product_id']} has no feature {p.feature}.", 404)
+    if feature.included:
+        raise Refused("included", f"{p.feature} comes with every unit; nothing to buy.", 409)
+    if device["serial"] is not None:
+        unit = units.get_unit(ctx.conn, device["serial"])
+        resolved = resolve(
+            product, coerce_choices(product, unit["as_built"]["choices"], complete=True)
+        )
+        if p.feature not in {f.id for f in resolved.features}:
+            raise Refused(
+                "incompatible", f"{p.feature} is not available on this unit's configuration.", 422
+            )
+    if any(e["feature"] == p.feature for e in entitlements.active(ctx.conn, p.device, ctx.now_us)):
+        raise Refused("conflict", f"the device holds {p.feature} already.", 409)
+    amount, expires_us, model = _price_due(ctx, device, feature, p.periods)
+    units_due = price_units(amount, 6)
+    legs = ctx.settlement
+    transfer = None
+    if units_due:
+        leg = legs[0] if len(legs) == 1 else None
+        if (
+            leg is None
+            or leg.flags
+            or owner_of(leg.debit_account) != ctx.signer
+            or owner_of(leg.credit_account) != device["manufacturer"]
+            or leg.ledger != product.currency
+            or leg.amount is None
+            or int(leg.amount) != units_due
+        ):
+            raise Refused(
+                "price-mismatch",
+                f"{p.feature} costs {money_text(amount)} {product.currency} now: send one "
+                f"posted leg of {units_due} base units from your account to an account of "
+                f"{device['manufacturer']}.",
+                422,
+                extra={"amount": str(units_due), "payee": device["manufacturer"]},
+            )
+        transfer = leg.id
+    elif legs:
+        raise Refused("settlement-unexpected", f"{p.feature} costs nothing now.", 422)
+    entitlements.insert_entitlement(
+        ctx.conn,
+        {
+            "id": p.entitlement,
+            "device": p.device,
+            "feature": p.feature,
+            "owner": ctx.signer,
+            "model": model,
+            "transfer": transfer,
+            "issued_us": ctx.now_us,
+            "expires_us": expires_us,
+            "revoked_us": None,
+            "revoked_by": None,
+        },
+    )
+    return {"entitlement": p.entitlement, "feature": p.feature, "model": model,
+            "expires_us": expires_us, "paid": str(units_due or 0)}  # fmt: skip
+
+
+def _revoke(ctx: Context) -> dict[str, Any]:
+    p: RevokeEntitlement = ctx.payload
+    row = entitlements.get_entitlement(ctx.conn, p.entitlement)
+    if row is None:
+        raise Refused("not-found", f"no entitlement {p.entitlement}.", 404)
+    device = registry.get_device(ctx.conn, row["device"])
+    signer = directory.get_participant(ctx.conn, ctx.signer)
+    authority = signer is not None and signer["role"] in _AUTHORITY_ROLES
+    if device is None or (ctx.signer != device["manufacturer"] and not authority):
+        raise Refused("unauthorized", "the manufacturer or an operator revokes.", 403)
+    if row["revoked_us"] is not None:
+        raise Refused("conflict", f"entitlement {p.entitlement} is revoked already.", 409)
+    entitlements.revoke(ctx.conn, p.entitlement, f"{ctx.envelope.source} {ctx.envelope.id}",
+                        ctx.now_us)  # fmt: skip
+    return {"entitlement": p.entitlement, "revoked": True}
+
+
 def _register(ctx: Context) -> dict[str, Any]:
     p: RegisterDevice = ctx.payload
     try:
@@ -408,6 +554,25 @@ def add_fleet_types(registry_: Registry) -> None:
             payload=RolloutControl,
             handler=_rollout_control,
             summary="Pause, resume or abort a rollout.",
+            settlement="forbidden",
+        )
+    )
+    registry_.add(
+        MessageType(
+            type=ENTITLEMENT,
+            payload=BuyFeature,
+            handler=_buy,
+            summary="Buy a product feature for a device, paying its price in the same "
+            "message; the node then licenses it to the device's did.",
+            settlement="allowed",
+        )
+    )
+    registry_.add(
+        MessageType(
+            type=ENTITLEMENT_REVOKE,
+            payload=RevokeEntitlement,
+            handler=_revoke,
+            summary="Revoke an entitlement (manufacturer or operator).",
             settlement="forbidden",
         )
     )

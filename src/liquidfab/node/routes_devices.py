@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from liquidfab.errors import ProtocolError
-from liquidfab.fleet import director, registry, rollouts
+from liquidfab.fleet import director, entitlements, registry, rollouts
 from liquidfab.node.models import Problem
 from liquidfab.node.problems import PROBLEM_JSON
 
@@ -176,3 +177,29 @@ def get_rollout(
     if row is None:
         raise ProtocolError("not-found", f"no rollout {rollout_id}.", 404)
     return row
+
+
+def now_us_clock() -> int:
+    """The node's clock for licenses (one place, so a test can move it)."""
+    return time.time_ns() // 1000
+
+
+class LicensesOut(BaseModel):
+    signed: dict[str, Any] = Field(
+        description="type, issuer (this node), device, as_of_us, grace_seconds, licenses."
+    )
+    signature: str
+
+
+@router.get(
+    "/v1/devices/{did}/licenses",
+    response_model=LicensesOut,
+    responses=_NOT_FOUND,
+    summary="The device's feature licenses, signed by this node, for offline checks",
+)
+def get_licenses(request: Request, did: DidPath) -> dict[str, Any]:
+    node = request.app.state.node
+    _device(request, did)
+    now_us = now_us_clock()
+    rows = node.database.read(lambda c: entitlements.active(c, did, now_us))
+    return entitlements.signed_licenses(node.key, did, rows, now_us)

@@ -1,4 +1,4 @@
-"""fleet devices, their twins, director assignments and rollouts
+"""fleet devices, their twins, director assignments, rollouts and entitlements
 
 Revision ID: 0008
 Revises: 0007
@@ -72,9 +72,25 @@ def upgrade() -> None:
         sa.Column("done_us", sa.BigInteger, nullable=True),
     )
     op.create_index("ix_rollout_devices_device", "rollout_devices", ["device"])
+    op.create_table(
+        "entitlements",
+        sa.Column("id", sa.String(100), primary_key=True),
+        sa.Column("device", sa.String(200), nullable=False),
+        sa.Column("feature", sa.String(100), nullable=False),
+        sa.Column("owner", sa.String(200), nullable=False),
+        sa.Column("model", sa.String(24), nullable=False),
+        sa.Column("transfer", sa.String(36), nullable=True),
+        sa.Column("issued_us", sa.BigInteger, nullable=False),
+        sa.Column("expires_us", sa.BigInteger, nullable=True),
+        sa.Column("revoked_us", sa.BigInteger, nullable=True),
+        sa.Column("revoked_by", sa.String(500), nullable=True),
+    )
+    op.create_index("ix_entitlements_device", "entitlements", ["device", "feature"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_entitlements_device", table_name="entitlements")
+    op.drop_table("entitlements")
     op.drop_index("ix_rollout_devices_device", table_name="rollout_devices")
     op.drop_table("rollout_devices")
     op.drop_table("rollouts")
