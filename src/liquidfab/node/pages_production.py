@@ -24,7 +24,7 @@ from liquidfab.ledger import reads
 from liquidfab.node.pages import _duration, _number, templates
 from liquidfab.production import orders, runs, stock, supply, units
 
-__all__ = ["busiest_moment", "router", "summary_cards"]
+__all__ = ["busiest_moment", "display_names", "render_page", "router", "summary_cards"]
 
 router = APIRouter(include_in_schema=False)
 PAGE = 50
@@ -50,11 +50,11 @@ def _short(did: str) -> str:
     return f"{did[:16]}\u2026{did[-6:]}" if len(did) > 24 else did
 
 
-def _names(conn: Connection) -> dict[str, str]:
+def display_names(conn: Connection) -> dict[str, str]:
     return {p["did"]: p["display_name"] for p in directory.list_participants(conn)}
 
 
-def _page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+def render_page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
     node = request.app.state.node
     helpers = {"when": _when, "clock": _clock, "short": _short}
     return templates.TemplateResponse(
@@ -101,13 +101,13 @@ def orders_page(
     before_id: BeforeId = None,
 ) -> HTMLResponse:
     def load(conn: Connection) -> tuple[Any, ...]:
-        return _state_counts(conn), _order_rows(conn, state, before, before_id), _names(conn)
+        return _state_counts(conn), _order_rows(conn, state, before, before_id), display_names(conn)
 
     counts, rows, names = request.app.state.node.database.read(load)
     more = len(rows) > PAGE
     rows = rows[:PAGE]
     older = {"before": rows[-1]["created_us"], "before_id": rows[-1]["id"]} if more else None
-    return _page(
+    return render_page(
         request,
         "orders.html",
         counts=counts,
@@ -127,13 +127,13 @@ def order_page(request: Request, order_id: str) -> HTMLResponse:
         if row is None:
             return None
         history = orders.events_of(conn, order_id)
-        return row, history, units.unit_for_order(conn, order_id), _names(conn)
+        return row, history, units.unit_for_order(conn, order_id), display_names(conn)
 
     found = request.app.state.node.database.read(load)
     if found is None:
-        return _page(request, "order.html", 404, order=None, order_id=order_id)
+        return render_page(request, "order.html", 404, order=None, order_id=order_id)
     row, history, unit, names = found
-    return _page(
+    return render_page(
         request,
         "order.html",
         order=row,
@@ -160,13 +160,13 @@ def _unit_rows(conn: Connection, before: int | None, before_id: str | None) -> l
 def units_page(request: Request, before: Before = None, before_id: BeforeId = None) -> HTMLResponse:
     def load(conn: Connection) -> tuple[Any, ...]:
         total = conn.execute(select(func.count()).select_from(units_table)).scalar_one()
-        return _unit_rows(conn, before, before_id), _names(conn), int(total)
+        return _unit_rows(conn, before, before_id), display_names(conn), int(total)
 
     rows, names, total = request.app.state.node.database.read(load)
     more = len(rows) > PAGE
     rows = rows[:PAGE]
     older = {"before": rows[-1]["built_us"], "before_id": rows[-1]["serial"]} if more else None
-    return _page(
+    return render_page(
         request,
         "units.html",
         units=rows,
@@ -224,13 +224,13 @@ def unit_page(request: Request, serial: str) -> HTMLResponse:
         if unit is None:
             return None
         # Only the public tier leaves this function: the page has no signed reader.
-        return units.passport(conn, unit, "public"), unit["order_id"], _names(conn)
+        return units.passport(conn, unit, "public"), unit["order_id"], display_names(conn)
 
     found = request.app.state.node.database.read(load)
     if found is None:
-        return _page(request, "unit.html", 404, passport=None, serial=serial)
+        return render_page(request, "unit.html", 404, passport=None, serial=serial)
     public, order_id, names = found
-    return _page(
+    return render_page(
         request,
         "unit.html",
         passport=public,
@@ -371,7 +371,7 @@ def _stock_and_supply(conn: Connection) -> tuple[Any, ...]:
 @router.get("/line", response_class=HTMLResponse)
 def line_page(request: Request) -> HTMLResponse:
     def load(conn: Connection) -> tuple[Any, ...]:
-        return runs.latest_run(conn), *_stock_and_supply(conn), _names(conn)
+        return runs.latest_run(conn), *_stock_and_supply(conn), display_names(conn)
 
     run, stock, contracts, decimals, names = request.app.state.node.database.read(load)
     context: dict[str, Any] = {
@@ -393,4 +393,4 @@ def line_page(request: Request) -> HTMLResponse:
             t=t,
             at=runs.units_at(trace, t),
         )
-    return _page(request, "line.html", **context)
+    return render_page(request, "line.html", **context)
