@@ -4,12 +4,10 @@ python-tuf's client over the node's HTTP API."""
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 from tuf.api import exceptions
 from tuf.ngclient import Updater
@@ -18,7 +16,6 @@ from typer.testing import CliRunner
 
 from liquidfab.cli import app
 from liquidfab.fleet.repository import EXPIRY
-from liquidfab.node import create_app, open_world_node
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "ebike"
 
@@ -34,16 +31,6 @@ class ClientFetcher(FetcherInterface):
         if response.status_code != 200:
             raise exceptions.DownloadHTTPError(url, response.status_code)
         return iter([response.content])
-
-
-@pytest.fixture
-def served(tmp_path):
-    folder = tmp_path / "ebike"
-    shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns("keys", "state"))
-    node = open_world_node(folder)
-    with TestClient(create_app(node)) as client:
-        yield folder, node, client
-    node.close()
 
 
 def _device(client: TestClient, tmp_path: Path, root: bytes) -> Updater:
