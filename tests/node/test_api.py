@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from liquidfab.identity import SigningKey
 from liquidfab.protocol import (
     BATCH_CONTENT_TYPE,
@@ -284,3 +286,21 @@ def test_two_nodes_on_one_database_racing_on_registrations(database_url):
         for node in nodes:
             node.close()
             node.database.close()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/orders?before_us=0.0",
+        "/v1/orders?limit=1e2",
+        "/v1/ledger/transfers?before=0.0",
+        "/v1/devices?limit=1.0",
+        "/v1/rollouts?limit=2.5",
+        "/v1/production/runs?limit=1.0",
+    ],
+)
+def test_integer_parameters_refuse_fractions_as_the_schema_says(client, path):
+    response = client.get(path)
+    assert response.status_code == 422, response.text
+    assert response.json()["code"] == "schema-invalid"
+    assert "an integer, without a fraction" in response.json()["detail"]

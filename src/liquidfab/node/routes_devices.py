@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from liquidfab.errors import ProtocolError
 from liquidfab.fleet import director, entitlements, registry, rollouts
 from liquidfab.node.models import Problem
+from liquidfab.node.params import Whole
 from liquidfab.node.problems import PROBLEM_JSON
 
 __all__ = ["router"]
@@ -66,7 +67,7 @@ def list_devices(
         list[str] | None,
         Query(max_length=10, description="name=value, repeatable; all must match."),
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Annotated[int, Query(ge=1, le=1000), Whole] = 100,
     after: Annotated[str | None, Query(max_length=200, description="The last did seen.")] = None,
 ) -> list[dict[str, Any]]:
     wanted: dict[str, str] = {}
@@ -155,7 +156,7 @@ class RolloutOut(BaseModel):
 
 @router.get("/v1/rollouts", response_model=list[RolloutOut], summary="Rollouts, newest first")
 def list_rollouts(
-    request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    request: Request, limit: Annotated[int, Query(ge=1, le=1000), Whole] = 100
 ) -> list[dict[str, Any]]:
     return request.app.state.node.database.read(lambda c: rollouts.list_rollouts(c, limit))
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from liquidfab.errors import ProtocolError
 from liquidfab.ledger import reads
 from liquidfab.node.models import Problem
+from liquidfab.node.params import Whole
 from liquidfab.node.problems import PROBLEM_JSON
 
 __all__ = ["router"]
@@ -17,8 +18,8 @@ __all__ = ["router"]
 router = APIRouter(tags=["ledger"])
 _NOT_FOUND = {404: {"model": Problem, "content": {PROBLEM_JSON: {}}}}
 _INVALID = {422: {"model": Problem, "content": {PROBLEM_JSON: {}}}}
-Limit = Annotated[int, Query(ge=1, le=500)]
-Before = Annotated[int | None, Query(ge=0, le=2**63 - 1)]
+Limit = Annotated[int, Query(ge=1, le=500), Whole]
+Before = Annotated[int | None, Query(ge=0, le=2**63 - 1), Whole]
 
 
 class LedgerOut(BaseModel):

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from liquidfab.errors import ProtocolError
 from liquidfab.node.models import Problem
+from liquidfab.node.params import Whole
 from liquidfab.node.problems import PROBLEM_JSON
 from liquidfab.production import orders
 from liquidfab.production.order_messages import ORDER_ID_PATTERN
@@ -86,8 +87,8 @@ def list_orders(
     state: StateName | None = None,
     customer: Annotated[str | None, Query(max_length=200)] = None,
     manufacturer: Annotated[str | None, Query(max_length=200)] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    before_us: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
+    limit: Annotated[int, Query(ge=1, le=500), Whole] = 100,
+    before_us: Annotated[int | None, Query(ge=0, le=2**63 - 1), Whole] = None,
 ) -> list[dict[str, Any]]:
     rows = request.app.state.node.database.read(
         lambda conn: orders.list_orders(

@@ -17,6 +17,7 @@ from liquidfab.node.models import (
     Problem,
     WellKnown,
 )
+from liquidfab.node.params import Whole
 from liquidfab.node.problems import PROBLEM_JSON
 from liquidfab.protocol import BATCH_CONTENT_TYPE, CONTENT_TYPE, PROTOCOL_VERSION
 from liquidfab.protocol.dispatcher import receipt_of
@@ -56,7 +57,7 @@ def get_message(source: str, id: str, request: Request) -> dict[str, Any]:
     summary="The latest messages, newest first",
 )
 def list_messages(
-    request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 50
+    request: Request, limit: Annotated[int, Query(ge=1, le=500), Whole] = 50
 ) -> list[dict[str, Any]]:
     rows = request.app.state.node.database.read(
         lambda c: message_log.latest_messages(c, limit=limit)

@@ -7,14 +7,14 @@ part's unit (``*_milli``); amounts are strings in base units of their ledger.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import BaseModel, Field
 
 from liquidfab.errors import ProtocolError
 from liquidfab.node.models import Problem
+from liquidfab.node.params import Whole
 from liquidfab.node.problems import PROBLEM_JSON
 from liquidfab.production import runs, stock, supply
 
@@ -28,16 +28,6 @@ SupplyState = Literal[
     "requested", "offered", "agreed", "finalized", "started", "completed", "terminated"
 ]
 Did = Annotated[str | None, Query(max_length=200)]
-
-
-def _whole(value: Any) -> Any:
-    """Refuse ``1.0`` for an integer parameter: lax parsing would take it, the schema not."""
-    if isinstance(value, str) and not re.fullmatch(r"\s*[+-]?\d+\s*", value):
-        raise ValueError("an integer, without a fraction or exponent")
-    return value
-
-
-Whole = BeforeValidator(_whole)
 
 
 class RunSummaryOut(BaseModel):
