@@ -232,6 +232,7 @@ class Product:
     base_price: Decimal
     fixed_costs: list[FixedCost]
     scope: dict[str, NameType] = field(default_factory=dict)
+    _digest: str | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def id(self) -> str:
@@ -254,8 +255,13 @@ class Product:
         return self.spec.model_dump(mode="json", by_alias=True, exclude_none=True)
 
     def digest(self) -> str:
-        """SHA-256 of the canonical JSON (RFC 8785) of the definition, as hex."""
-        return hashlib.sha256(rfc8785.dumps(self.document())).hexdigest()
+        """SHA-256 of the canonical JSON (RFC 8785) of the definition, as hex.
+
+        Kept once computed: a definition is not changed after it is compiled, and every
+        build program names it, so placing an order would otherwise hash it again."""
+        if self._digest is None:
+            self._digest = hashlib.sha256(rfc8785.dumps(self.document())).hexdigest()
+        return self._digest
 
     def variant_space(self) -> int:
         """The number of combinations before any constraint: the product of domain sizes."""

@@ -58,7 +58,7 @@ from liquidfab.production.configurations import Configurations
 from liquidfab.production.mixed_model import LineProblem, Order, plan_line
 from liquidfab.production.order_messages import ORDER, ORDER_STATUS, price_units
 from liquidfab.production.produce_report import ProductionReport
-from liquidfab.production.program import BuildProgram, compile_resolved
+from liquidfab.production.program import BuildProgram, json_choices
 from liquidfab.production.supply_run import ReorderPolicy, SupplierAgent, negotiate
 from liquidfab.production.virtual_line import LineRun, VirtualLine, variant_of
 from liquidfab.protocol import Envelope, SettlementLeg, sign_message, uuid7
@@ -247,7 +247,6 @@ class _Run:
             amount = price_units(resolved.price, decimals)
             if amount is None:
                 raise LiquidfabError(f"{order_id}: price {resolved.price} is not exact")
-            program = compile_resolved(resolved, order_id=order_id)
             leg = SettlementLeg(
                 id=uuid7(),
                 debit_account=f"{customer.did}/wallet",
@@ -262,14 +261,12 @@ class _Run:
                 "order": order_id,
                 "product": self.product.id,
                 "version": self.product.version,
-                "choices": program.choices,
+                "choices": json_choices(resolved.choices),
             }
             _accept(self.node, sign_message(customer, ORDER, data, settlement=[leg]), order_id)
             _accept(self.node, self._status(order_id, "accepted"), f"{order_id} accepted")
             placed.append(
-                _Placed(
-                    order_id, keys[customer.did], leg, amount, resolved.price, resolved, program
-                )
+                _Placed(order_id, keys[customer.did], leg, amount, resolved.price, resolved)
             )
 
         def programs(conn: Any) -> list[dict[str, Any]]:

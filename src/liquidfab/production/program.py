@@ -46,6 +46,7 @@ __all__ = [
     "ProgramStep",
     "compile_program",
     "compile_resolved",
+    "json_choices",
     "program_json_schema",
 ]
 
@@ -155,6 +156,11 @@ def _json_value(value: Any) -> bool | int | float | str:
     raise TypeError(f"not a parameter value: {value!r}")  # pragma: no cover - ruled out upstream
 
 
+def json_choices(choices: Mapping[str, Any]) -> dict[str, bool | int | float | str]:
+    """Option values as JSON values, the way programs and orders carry them."""
+    return {k: _json_value(v) for k, v in choices.items()}
+
+
 def compile_resolved(
     resolved: Resolved, *, order_id: str | None = None, features: Iterable[str] = ()
 ) -> BuildProgram:
@@ -192,7 +198,7 @@ def compile_resolved(
         product_version=product.version,
         product_digest=product.digest(),
         order_id=order_id,
-        choices={k: _json_value(v) for k, v in resolved.choices.items()},
+        choices=json_choices(resolved.choices),
         features=enabled,
         steps=steps,
     )
