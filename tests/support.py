@@ -80,3 +80,35 @@ def funded(node, operator_key: SigningKey, role: str, name: str, amount: int) ->
     if amount:
         node.mint(operator_key, f"{key.did}/wallet", amount)
     return key
+
+
+def built_lamp_unit(client: TestClient, maker: SigningKey, owner: SigningKey) -> tuple[str, str]:
+    """An order of ``owner`` for the test lamp (``tests/product/lamp.yaml``, published by
+    ``maker``) placed with its escrow and built into a unit; its serial and device did."""
+    from liquidfab.production.order_messages import ORDER, ORDER_STATUS
+    from liquidfab.protocol import SettlementLeg, uuid7
+
+    leg = SettlementLeg(
+        id=uuid7(),
+        debit_account=f"{owner.did}/wallet",
+        credit_account=f"{maker.did}/wallet",
+        ledger="LQD",
+        amount="39000000",  # the lamp's base price: these choices add nothing
+        code="order",
+        flags=["pending"],
+        timeout_seconds=3600,
+    )
+    choices = {"shade": "paper", "colour": "white", "dimmer": False, "arm_cm": 20, "watts": 4}
+    order = {"order": "o-1", "product": "org.example.lamp", "version": "1.0.0", "choices": choices}
+    for message in [
+        sign_message(owner, ORDER, order, settlement=[leg]),
+        *(sign_message(maker, ORDER_STATUS, {"order": "o-1", "state": s})
+          for s in ("accepted", "scheduled", "in-production")),
+    ]:  # fmt: skip
+        response = post(client, message)
+        assert response.status_code == 201, response.text
+    built = {"order": "o-1", "state": "built", **built_payload(client, "o-1")}
+    response = post(client, sign_message(maker, ORDER_STATUS, built))
+    assert response.status_code == 201, response.text
+    result = response.json()["result"]
+    return result["serial"], result["device_did"]

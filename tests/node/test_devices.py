@@ -9,13 +9,11 @@ import pytest
 from liquidfab.fleet.messages import REGISTER_DEVICE, TWIN_DESIRED, TWIN_REPORTED
 from liquidfab.identity import SigningKey
 from liquidfab.product import load_product
-from liquidfab.production.order_messages import ORDER, ORDER_STATUS
-from liquidfab.protocol import SettlementLeg, sign_message, uuid7
-from support import built_payload, funded, post
+from liquidfab.protocol import sign_message, uuid7
+from support import built_lamp_unit, funded, post
 
 LAMP = Path(__file__).parents[1] / "product" / "lamp.yaml"
 PRODUCT, VERSION = "org.example.lamp", "1.0.0"
-CHOICES = {"shade": "paper", "colour": "white", "dimmer": False, "arm_cm": 20, "watts": 4}
 
 
 def _ok(response) -> dict:
@@ -51,30 +49,9 @@ def _write(key, kind: str, device: SigningKey, version: int, state: dict):
     return sign_message(key, kind, data)
 
 
-def _built_unit(client, maker, owner) -> tuple[str, str]:
-    """An order of ``owner`` built into a unit; its serial and device did."""
-    leg = SettlementLeg(
-        id=uuid7(),
-        debit_account=f"{owner.did}/wallet",
-        credit_account=f"{maker.did}/wallet",
-        ledger="LQD",
-        amount="39000000",
-        code="order",
-        flags=["pending"],
-        timeout_seconds=3600,
-    )
-    order = {"order": "o-1", "product": PRODUCT, "version": VERSION, "choices": CHOICES}
-    _ok(post(client, sign_message(owner, ORDER, order, settlement=[leg])))
-    for state in ("accepted", "scheduled", "in-production"):
-        _ok(post(client, sign_message(maker, ORDER_STATUS, {"order": "o-1", "state": state})))
-    built = {"order": "o-1", "state": "built", **built_payload(client, "o-1")}
-    result = _ok(post(client, sign_message(maker, ORDER_STATUS, built)))
-    return result["serial"], result["device_did"]
-
-
 def test_a_built_unit_registers_with_its_owner_and_serial(client, world):
     maker, owner, stranger = world
-    serial, did = _built_unit(client, maker, owner)
+    serial, did = built_lamp_unit(client, maker, owner)
     payload = {"did": did, "product": PRODUCT, "version": VERSION, "serial": serial}
     result = _ok(post(client, sign_message(maker, REGISTER_DEVICE, payload)))
     assert (result["owner"], result["serial"], result["twin_version"]) == (owner.did, serial, 0)

@@ -28,13 +28,11 @@ from liquidfab.fleet.messages import (
 from liquidfab.identity import SigningKey
 from liquidfab.node import pages_fleet
 from liquidfab.product import load_product
-from liquidfab.production.order_messages import ORDER, ORDER_STATUS
-from liquidfab.protocol import SettlementLeg, sign_message, uuid7
-from support import built_payload, funded, post
+from liquidfab.protocol import sign_message
+from support import built_lamp_unit, funded, post
 
 LAMP = Path(__file__).parents[1] / "product" / "lamp.yaml"
 PRODUCT, VERSION = "org.example.lamp", "1.0.0"
-CHOICES = {"shade": "paper", "colour": "white", "dimmer": False, "arm_cm": 20, "watts": 4}
 FIRMWARE = b"lamp firmware 1.1.0"
 TARGET = {
     "name": "lamp/fw-1.1.0.bin",
@@ -56,27 +54,6 @@ def _report(client, device: SigningKey, state: dict, kind: str = TWIN_REPORTED, 
     version = client.get(f"/v1/devices/{device.did}/twin").json()["twin_version"]
     data = {"device": device.did, "version": version, "state": state}
     _ok(post(client, sign_message(key or device, kind, data)))
-
-
-def _built_unit(client, maker: SigningKey, owner: SigningKey) -> tuple[str, str]:
-    """An order of ``owner`` built into a unit; its serial and device did."""
-    leg = SettlementLeg(
-        id=uuid7(),
-        debit_account=f"{owner.did}/wallet",
-        credit_account=f"{maker.did}/wallet",
-        ledger="LQD",
-        amount="39000000",
-        code="order",
-        flags=["pending"],
-        timeout_seconds=3600,
-    )
-    order = {"order": "o-1", "product": PRODUCT, "version": VERSION, "choices": CHOICES}
-    _ok(post(client, sign_message(owner, ORDER, order, settlement=[leg])))
-    for state in ("accepted", "scheduled", "in-production"):
-        _ok(post(client, sign_message(maker, ORDER_STATUS, {"order": "o-1", "state": state})))
-    built = {"order": "o-1", "state": "built", **built_payload(client, "o-1")}
-    result = _ok(post(client, sign_message(maker, ORDER_STATUS, built)))
-    return result["serial"], result["device_did"]
 
 
 def _rollout(client, maker: SigningKey, rollout: str, name: str, region: str, **over) -> dict:
@@ -102,7 +79,7 @@ def fleet(node, client, operator_key) -> dict:
                    "owner": (ada if i % 2 == 0 else bo).did,
                    "attributes": {"region": region, "hardware": "mcu-a"}}  # fmt: skip
         _ok(post(client, sign_message(maker, REGISTER_DEVICE, payload)))
-    serial, unit_did = _built_unit(client, maker, ada)
+    serial, unit_did = built_lamp_unit(client, maker, ada)
     unit = {"did": unit_did, "product": PRODUCT, "version": VERSION, "serial": serial,
             "attributes": {"region": "us"}}  # fmt: skip
     _ok(post(client, sign_message(maker, REGISTER_DEVICE, unit)))
@@ -258,7 +235,7 @@ def test_device_page_shows_its_facts_twin_assignment_and_rollouts(client, fleet)
     assert 'href="/rollouts/r-eu"' in page.text
 
 
-def test_a_device_without_assignment_and_a_built_unit(client, fleet):
+def test_a_device_without_assignment_and_abuilt_lamp_unit(client, fleet):
     quiet = client.get(f"/fleet/{fleet['eu'][3].did}")
     assert "No assignment" in _text(quiet)
     assert _rows(quiet, "device-rollouts") == ["The device is in no rollout."]
