@@ -24,6 +24,7 @@ __all__ = [
     "account_history",
     "accounts",
     "assignments",
+    "device_groups",
     "devices",
     "entitlements",
     "factory_layout_versions",
@@ -431,6 +432,10 @@ assignments = Table(
     Column("custom", JSON, nullable=False),
     Column("assigned_by", String(500), nullable=False),
     Column("assigned_us", BigInteger, nullable=False),
+    # forced | soft (installs once the owner consents) | download-only
+    Column("mode", String(16), nullable=False, server_default="forced"),
+    Column("window", JSON, nullable=True),  # the maintenance window installs wait for
+    Column("consent_by", String(500), nullable=True),  # the owner's consent message
 )
 
 # Rollouts (fleet): a target delivered to the devices a filter selects, wave by wave.
@@ -452,6 +457,26 @@ rollouts = Table(
     Column("reason", String(500), nullable=True),
     Column("created_us", BigInteger, nullable=False),
     Column("updated_us", BigInteger, nullable=False),
+    Column("mode", String(16), nullable=False, server_default="forced"),
+    Column("window", JSON, nullable=True),
+    # kept as devices report, so a report costs a few statements, not a census
+    Column("population", Integer, nullable=False, server_default="0"),
+    Column("assigned", Integer, nullable=False, server_default="0"),
+    Column("succeeded", Integer, nullable=False, server_default="0"),
+    Column("failed", Integer, nullable=False, server_default="0"),
+)
+
+# Named device groups (fleet): a saved query (product, version, attributes) that
+# rollouts and searches name instead of repeating it.
+device_groups = Table(
+    "device_groups",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("product_id", String(200), nullable=False),
+    Column("query", JSON, nullable=False),
+    Column("creator", String(200), nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
 )
 
 rollout_devices = Table(
@@ -464,6 +489,7 @@ rollout_devices = Table(
     Column("assigned_us", BigInteger, nullable=False),
     Column("done_us", BigInteger, nullable=True),
     Index("ix_rollout_devices_device", "device"),
+    Index("ix_rollout_devices_status", "rollout_id", "status"),
 )
 
 # Entitlements (fleet): optional features bought for a device; the node signs a license

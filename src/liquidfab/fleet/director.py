@@ -7,6 +7,11 @@ assignment is signed by the node it trusts, names this device, fits its hardware
 product, carries a counter above the last it accepted (never backwards, never a replay),
 and names the hash and length the TUF targets metadata gives for that target.
 
+The assignment also says how to install: ``mode`` (forced; soft, installed once the
+owner consents, which the node records by signing the assignment again with ``consent``
+true and a higher counter; download-only) and the maintenance ``window`` installs wait
+for (see ``windows``).
+
 The signed form is ``{"signed": {...}, "signature": <base64url Ed25519>}``, the signature
 over the RFC 8785 canonical JSON of ``signed``.
 """
@@ -54,7 +59,7 @@ def store_assignment(conn: Connection, row: dict[str, Any]) -> int:
     """Replace the device's assignment, its counter one above the last; the counter."""
     current = get_assignment(conn, row["device"])
     counter = 1 if current is None else int(current["counter"]) + 1
-    values = {**row, "counter": counter}
+    values = {"mode": "forced", "window": None, "consent_by": None, **row, "counter": counter}
     if current is None:
         with store_errors():
             conn.execute(assignments.insert(), values)
@@ -83,6 +88,9 @@ def _document(row: Mapping[str, Any], node_did: str) -> dict[str, Any]:
         "length": int(row["length"]),
         "custom": dict(row["custom"]),
         "assigned_us": int(row["assigned_us"]),
+        "mode": row.get("mode") or "forced",
+        "window": row.get("window"),
+        "consent": row.get("consent_by") is not None,
     }
 
 

@@ -1,4 +1,5 @@
-"""The fleet's message types: register-device, twin-desired and twin-reported.
+"""The fleet's message types: register-device, twin-desired, twin-reported, assign and
+entitlements (the rollout types are in ``rollout_messages``).
 
 ``org.liquidfab.fleet.register-device`` is signed by the manufacturer of a published
 product version. Naming a ``serial`` registers a built unit (#6): the device did, the
@@ -14,16 +15,23 @@ they read and carry a partial document (see ``registry``).
 from __future__ import annotations
 
 from decimal import Decimal
-from itertools import pairwise
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from liquidfab.db import participants as directory
 from liquidfab.db.tables import entitlements as ent_table
 from liquidfab.errors import IdentityError, Refused
 from liquidfab.fleet import director, entitlements, registry, rollouts
+from liquidfab.fleet.rollout_messages import (
+    ROLLOUT,
+    ROLLOUT_CONTROL,
+    Rollout,
+    RolloutControl,
+    Window,
+    add_rollout_types,
+)
 from liquidfab.identity import VerifyKey
 from liquidfab.ledger.types import owner_of
 from liquidfab.product import catalog
@@ -55,8 +63,6 @@ __all__ = [
 ASSIGN = "org.liquidfab.fleet.assign"
 ENTITLEMENT = "org.liquidfab.fleet.entitlement"
 ENTITLEMENT_REVOKE = "org.liquidfab.fleet.entitlement-revoke"
-ROLLOUT = "org.liquidfab.fleet.rollout"
-ROLLOUT_CONTROL = "org.liquidfab.fleet.rollout-control"
 REGISTER_DEVICE = "org.liquidfab.fleet.register-device"
 TWIN_DESIRED = "org.liquidfab.fleet.twin-desired"
 TWIN_REPORTED = "org.liquidfab.fleet.twin-reported"
@@ -100,6 +106,8 @@ class Assign(BaseModel):
     custom: dict[str, str] = Field(
         max_length=20, description="The target's custom fields: product, hardware, version, kind."
     )
+    mode: Literal["forced", "soft", "download-only"] = "forced"
+    window: Window | None = None
 
 
 def _assign(ctx: Context) -> dict[str, Any]:
@@ -140,132 +148,12 @@ def _assign(ctx: Context) -> dict[str, Any]:
             "custom": p.custom,
             "assigned_by": f"{ctx.envelope.source} {ctx.envelope.id}",
             "assigned_us": ctx.now_us,
+            "mode": p.mode,
+            "window": p.window.document() if p.window else None,
         },
     )
+    ctx.notices.append(("device", p.device))
     return {"device": p.device, "target": p.target, "counter": counter}
-
-
-class RolloutTarget(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(min_length=1, max_length=200)
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    length: int = Field(gt=0, le=512 * 1024 * 1024)
-    custom: dict[str, str] = Field(max_length=20)
-
-
-class RolloutFilter(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    product: str = Field(min_length=1, max_length=200)
-    version: str | None = Field(None, max_length=100)
-    attributes: dict[str, AttributeValue] = Field(default_factory=dict, max_length=20)
-
-
-class Rollout(BaseModel):
-    """Payload of rollout: a target for the devices a filter selects, wave by wave."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    rollout: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")
-    name: str = Field(min_length=1, max_length=200)
-    target: RolloutTarget
-    filter: RolloutFilter
-    waves: list[int] = Field(
-        min_length=1, max_length=20, description="Cumulative percentages, rising, ending at 100."
-    )
-    success_threshold: float = Field(0.9, ge=0, le=1)
-    error_threshold: float = Field(0.1, ge=0, le=1)
-    min_sample: int = Field(10, ge=1, le=1_000_000)
-    rate_per_minute: int = Field(0, ge=0, le=1_000_000, description="0: no cap.")
-
-    @model_validator(mode="after")
-    def _rising(self) -> Rollout:
-        w = self.waves
-        if any(not 0 < p <= 100 for p in w) or any(b <= a for a, b in pairwise(w)) or w[-1] != 100:
-            raise ValueError("waves are rising percentages in (0, 100] ending at 100")
-        return self
-
-
-class RolloutControl(BaseModel):
-    """Payload of rollout-control."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    rollout: str = Field(min_length=1, max_length=100)
-    action: Literal["pause", "resume", "abort"]
-
-
-def _may_manage(ctx: Context, product: str) -> None:
-    owner = catalog.get_product(ctx.conn, product)
-    signer = directory.get_participant(ctx.conn, ctx.signer)
-    is_authority = signer is not None and signer["role"] in _AUTHORITY_ROLES
-    if owner is None:
-        raise Refused("not-found", f"this node holds no product {product}.", 404)
-    if ctx.signer != owner["manufacturer"] and not is_authority:
-        raise Refused(
-            "unauthorized",
-            f"the manufacturer of {product} or an operator manages its rollouts.",
-            403,
-        )
-
-
-def _rollout(ctx: Context) -> dict[str, Any]:
-    p: Rollout = ctx.payload
-    _may_manage(ctx, p.filter.product)
-    missing = {"product", "hardware", "version", "kind"} - set(p.target.custom)
-    if missing:
-        raise Refused("malformed", f"target.custom lacks {', '.join(sorted(missing))}.", 400)
-    if p.target.custom["product"] != p.filter.product:
-        raise Refused("incompatible", "the target is for another product than the filter.", 422)
-    if rollouts.get_rollout(ctx.conn, p.rollout) is not None:
-        raise Refused("conflict", f"rollout id {p.rollout} is taken.", 409)
-    rollouts.insert_rollout(
-        ctx.conn,
-        {
-            "id": p.rollout,
-            "creator": ctx.signer,
-            "name": p.name,
-            "target": p.target.model_dump(),
-            "filter": p.filter.model_dump(),
-            "waves": p.waves,
-            "success_threshold": p.success_threshold,
-            "error_threshold": p.error_threshold,
-            "min_sample": p.min_sample,
-            "rate_per_minute": p.rate_per_minute,
-            "state": "running",
-            "wave": 0,
-            "reason": None,
-            "created_us": ctx.now_us,
-            "updated_us": ctx.now_us,
-        },
-    )
-    after = rollouts.advance(ctx.conn, p.rollout, ctx.now_us)
-    assert after is not None
-    return {"rollout": p.rollout, "state": after["state"], "wave": after["wave"],
-            "progress": rollouts.progress(ctx.conn, p.rollout)}  # fmt: skip
-
-
-_CONTROL = {"pause": ({"running"}, "paused"), "resume": ({"paused"}, "running"),
-            "abort": ({"running", "paused"}, "aborted")}  # fmt: skip
-
-
-def _rollout_control(ctx: Context) -> dict[str, Any]:
-    p: RolloutControl = ctx.payload
-    row = rollouts.get_rollout(ctx.conn, p.rollout)
-    if row is None:
-        raise Refused("not-found", f"no rollout {p.rollout}.", 404)
-    _may_manage(ctx, row["filter"]["product"])
-    allowed, target = _CONTROL[p.action]
-    if row["state"] not in allowed:
-        raise Refused(
-            "transition-invalid", f"rollout {p.rollout} is {row['state']}; it cannot {p.action}.",
-            409, extra={"state": row["state"]},
-        )  # fmt: skip
-    rollouts.set_state(ctx.conn, p.rollout, ctx.now_us, state=target, reason=None)
-    after = rollouts.advance(ctx.conn, p.rollout, ctx.now_us) if target == "running" else None
-    state = after["state"] if after is not None else target
-    return {"rollout": p.rollout, "state": state, "previous": row["state"]}
 
 
 class BuyFeature(BaseModel):
@@ -380,6 +268,7 @@ def _buy(ctx: Context) -> dict[str, Any]:
             "revoked_by": None,
         },
     )
+    ctx.notices.append(("device", p.device))
     return {"entitlement": p.entitlement, "feature": p.feature, "model": model,
             "expires_us": expires_us, "paid": str(units_due or 0)}  # fmt: skip
 
@@ -398,6 +287,7 @@ def _revoke(ctx: Context) -> dict[str, Any]:
         raise Refused("conflict", f"entitlement {p.entitlement} is revoked already.", 409)
     entitlements.revoke(ctx.conn, p.entitlement, f"{ctx.envelope.source} {ctx.envelope.id}",
                         ctx.now_us)  # fmt: skip
+    ctx.notices.append(("device", row["device"]))
     return {"entitlement": p.entitlement, "revoked": True}
 
 
@@ -467,7 +357,7 @@ def _register(ctx: Context) -> dict[str, Any]:
     )
     for rollout in rollouts.list_rollouts(ctx.conn, limit=1000):  # devices join late
         if rollout["state"] == "running" and rollout["filter"]["product"] == p.product:
-            rollouts.advance(ctx.conn, rollout["id"], ctx.now_us, reported=())
+            rollouts.advance(ctx, rollout["id"], reported=(), recount=True)
     return {"device": p.did, "owner": owner, "serial": p.serial, "twin_version": 0}
 
 
@@ -506,7 +396,7 @@ def _twin(ctx: Context, field: str) -> dict[str, Any]:
         raise Refused("stale-version", "the twin moved on meanwhile; read it again.", 409)
     if field == "reported":  # what the device says may finish a wave or pause a rollout
         for rollout_id in rollouts.rollouts_of(ctx.conn, p.device):
-            rollouts.advance(ctx.conn, rollout_id, ctx.now_us, reported=[p.device])
+            rollouts.advance(ctx, rollout_id, reported=[p.device])
     desired = document if field == "desired" else device["desired"]
     reported = document if field == "reported" else device["reported"]
     return {
@@ -538,25 +428,7 @@ def add_fleet_types(registry_: Registry) -> None:
             settlement="forbidden",
         )
     )
-    registry_.add(
-        MessageType(
-            type=ROLLOUT,
-            payload=Rollout,
-            handler=_rollout,
-            summary="Start a rollout: a target for the devices a filter selects, in waves, "
-            "with success and error thresholds and a rate cap.",
-            settlement="forbidden",
-        )
-    )
-    registry_.add(
-        MessageType(
-            type=ROLLOUT_CONTROL,
-            payload=RolloutControl,
-            handler=_rollout_control,
-            summary="Pause, resume or abort a rollout.",
-            settlement="forbidden",
-        )
-    )
+    add_rollout_types(registry_)
     registry_.add(
         MessageType(
             type=ENTITLEMENT,

@@ -17,10 +17,10 @@ reported.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from liquidfab.db.database import store_errors
 from liquidfab.db.tables import devices
@@ -28,11 +28,13 @@ from liquidfab.db.tables import devices
 __all__ = [
     "MAX_DEPTH",
     "MAX_DOCUMENT_BYTES",
+    "count_matching",
     "delta",
     "document_problem",
     "get_device",
     "insert_device",
     "list_devices",
+    "matching",
     "merge",
     "write_twin",
 ]
@@ -149,3 +151,39 @@ def list_devices(
             if len(out) >= limit:
                 break
     return out
+
+
+def matching(
+    conn: Connection,
+    *,
+    product: str,
+    version: str | None = None,
+    attributes: Mapping[str, str] | None = None,
+) -> Iterator[str]:
+    """The dids of the devices a query selects, in did order, streamed (a rollout's or a
+    group's population may be large)."""
+    query = select(devices.c.did, devices.c.attributes).where(devices.c.product_id == product)
+    if version is not None:
+        query = query.where(devices.c.version == version)
+    wanted = dict(attributes or {})
+    for did, attrs in conn.execute(query.order_by(devices.c.did)).yield_per(1000):
+        attrs = attrs or {}
+        if all(k in attrs and str(attrs[k]) == v for k, v in wanted.items()):
+            yield did
+
+
+def count_matching(
+    conn: Connection,
+    *,
+    product: str,
+    version: str | None = None,
+    attributes: Mapping[str, str] | None = None,
+) -> int:
+    """How many devices a query selects (counted in SQL when no attribute is asked)."""
+    if attributes:
+        selected = matching(conn, product=product, version=version, attributes=attributes)
+        return sum(1 for _ in selected)
+    query = select(func.count()).select_from(devices).where(devices.c.product_id == product)
+    if version is not None:
+        query = query.where(devices.c.version == version)
+    return int(conn.execute(query).scalar() or 0)

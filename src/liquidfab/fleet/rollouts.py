@@ -3,8 +3,8 @@ itself when too many fail (hawkBit's groups with success and error thresholds, A
 Jobs' rate cap and abort criteria with a minimum sample).
 
 - **Population**: the registered devices that match the filter (product, optionally its
-  version, attributes) now, in did order. Devices registered later join: each wave is a
-  cumulative percentage of the population as it is when the rollout advances.
+  version, attributes, a named group) now, in did order. Devices registered later join:
+  each wave is a cumulative percentage of the population as it is when the rollout advances.
 - **Waves**: ``[10, 50, 100]`` assigns the target to the first 10% of the population,
   then 50%, then all. The next wave starts when the share of the current wave's devices
   that report running the target reaches ``success_threshold``.
@@ -13,12 +13,20 @@ Jobs' rate cap and abort criteria with a minimum sample).
 - **Rate cap**: at most ``rate_per_minute`` new assignments in any minute (0: no cap).
 - **Control**: pause, resume (thresholds are checked again), abort (no new
   assignments; those made stay, as devices may be installing).
+- **Mode and window**: each assignment carries the rollout's mode (forced, soft: the
+  device installs once its owner consents, download-only: it downloads and verifies
+  and waits) and maintenance window (installs wait for it); see ``agent``.
 
 A device's outcome comes from its twin's reported state (what the agent writes): it
 succeeded when it runs the target, failed when it reports ``FAILED`` or ``ROLLED_BACK``
-after attempting it. ``advance`` is called in the transaction of every message that can
-change the picture: the rollout's creation and control, a device's report, a device's
-registration.
+after attempting it; in download-only mode it succeeded once it holds the target
+verified. ``advance`` is called in the transaction of every message that can change the
+picture: the rollout's creation and control, a device's report, a device's registration.
+
+The rollout row keeps its counters (population, assigned, succeeded, failed), moved as
+devices report, so a report costs a few statements, not a census of the fleet; the
+population is counted again only when a device registers or the rollout starts or
+resumes, and read in full only when a wave needs new members.
 """
 
 from __future__ import annotations
@@ -31,11 +39,22 @@ from sqlalchemy import Connection, func, insert, select, update
 
 from liquidfab.db.database import store_errors
 from liquidfab.db.tables import rollout_devices, rollouts
-from liquidfab.fleet import director, registry
+from liquidfab.fleet import director, groups, registry
+from liquidfab.protocol.registry import Context
 
-__all__ = ["STATES", "advance", "get_rollout", "list_rollouts", "progress", "rollouts_of"]
+__all__ = [
+    "MODES",
+    "STATES",
+    "advance",
+    "get_rollout",
+    "list_rollouts",
+    "population_query",
+    "progress",
+    "rollouts_of",
+]
 
 STATES = ("running", "paused", "aborted")
+MODES = ("forced", "soft", "download-only")
 FAILED_PHASES = frozenset({"FAILED", "ROLLED_BACK"})
 
 
@@ -71,23 +90,19 @@ def set_state(conn: Connection, rollout_id: str, now_us: int, **values: Any) -> 
     )
 
 
-def _population(conn: Connection, rollout: dict[str, Any]) -> list[str]:
-    f = rollout["filter"]
-    rows = registry.list_devices(
-        conn,
-        product=f["product"],
-        version=f.get("version"),
-        attributes={k: str(v) for k, v in (f.get("attributes") or {}).items()},
-        limit=10_000_000,
-    )
-    return [r["did"] for r in rows]
+def population_query(conn: Connection, rollout: dict[str, Any]) -> dict[str, Any]:
+    """The rollout's filter joined with its group's query: what selects its population."""
+    return groups.effective_query(conn, rollout["filter"])
 
 
-def _outcome(device: dict[str, Any] | None, target: str) -> str | None:
+def _outcome(device: dict[str, Any] | None, rollout: dict[str, Any]) -> str | None:
     if device is None:
         return None
+    target = rollout["target"]["name"]
     reported = device["reported"] or {}
     if reported.get("target") == target:
+        return "succeeded"
+    if rollout.get("mode") == "download-only" and reported.get("downloaded") == target:
         return "succeeded"
     if reported.get("attempted") == target and reported.get("phase") in FAILED_PHASES:
         return "failed"
@@ -95,22 +110,40 @@ def _outcome(device: dict[str, Any] | None, target: str) -> str | None:
 
 
 def _update_outcomes(
-    conn: Connection, rollout: dict[str, Any], devices: Iterable[str], now_us: int
+    conn: Connection, rollout: dict[str, Any], dids: Iterable[str], now_us: int
 ) -> None:
-    target = rollout["target"]["name"]
-    for did in devices:
-        outcome = _outcome(registry.get_device(conn, did), target)
+    """Record how reported devices finished and move the rollout's counters with them."""
+    moved = {"succeeded": 0, "failed": 0}
+    for did in dids:
+        outcome = _outcome(registry.get_device(conn, did), rollout)
         if outcome is None:
+            continue
+        before = conn.execute(
+            select(rollout_devices.c.status).where(
+                rollout_devices.c.rollout_id == rollout["id"], rollout_devices.c.device == did
+            )
+        ).scalar()
+        if before is None or before == outcome:
             continue
         conn.execute(
             update(rollout_devices)
-            .where(
-                rollout_devices.c.rollout_id == rollout["id"],
-                rollout_devices.c.device == did,
-                rollout_devices.c.status != outcome,
-            )
+            .where(rollout_devices.c.rollout_id == rollout["id"], rollout_devices.c.device == did)
             .values(status=outcome, done_us=now_us)
         )
+        moved[outcome] += 1
+        if before in moved:
+            moved[before] -= 1
+    if any(moved.values()):
+        conn.execute(
+            update(rollouts)
+            .where(rollouts.c.id == rollout["id"])
+            .values(
+                succeeded=rollouts.c.succeeded + moved["succeeded"],
+                failed=rollouts.c.failed + moved["failed"],
+            )
+        )
+        rollout["succeeded"] += moved["succeeded"]
+        rollout["failed"] += moved["failed"]
 
 
 def progress(conn: Connection, rollout_id: str) -> dict[str, dict[str, int]]:
@@ -126,25 +159,22 @@ def progress(conn: Connection, rollout_id: str) -> dict[str, dict[str, int]]:
     return out
 
 
-def _counts(conn: Connection, rollout_id: str) -> dict[str, int]:
-    query = (
-        select(rollout_devices.c.status, func.count())
-        .where(rollout_devices.c.rollout_id == rollout_id)
-        .group_by(rollout_devices.c.status)
-    )
-    return {status: int(n) for status, n in conn.execute(query)}
+def count_population(conn: Connection, rollout: dict[str, Any]) -> int:
+    return registry.count_matching(conn, **population_query(conn, rollout))
 
 
 def advance(
-    conn: Connection,
+    ctx: Context,
     rollout_id: str,
-    now_us: int,
     *,
     reported: Iterable[str] | None = None,
+    recount: bool = False,
 ) -> dict[str, Any] | None:
     """Bring a rollout up to date: the outcomes of ``reported`` devices (None: of every
     device still assigned), the error check, new assignments within the wave and the
-    rate cap, the next wave. The rollout after."""
+    rate cap, the next wave. ``recount``: the population may have changed (a device
+    registered, the rollout started or resumed). The rollout after."""
+    conn, now_us = ctx.conn, ctx.now_us
     rollout = get_rollout(conn, rollout_id)
     if rollout is None:
         return None
@@ -161,8 +191,7 @@ def advance(
     _update_outcomes(conn, rollout, reported, now_us)
     if rollout["state"] != "running":
         return rollout
-    counts = _counts(conn, rollout_id)
-    failed, succeeded = counts.get("failed", 0), counts.get("succeeded", 0)
+    failed, succeeded = rollout["failed"], rollout["succeeded"]
     finished = failed + succeeded
     if finished >= rollout["min_sample"] and failed > rollout["error_threshold"] * finished:
         reason = (
@@ -171,44 +200,55 @@ def advance(
         )
         set_state(conn, rollout_id, now_us, state="paused", reason=reason)
         return get_rollout(conn, rollout_id)
-    population = _population(conn, rollout)
-    waves = rollout["waves"]
-    wave = rollout["wave"]
-    assigned = {
-        r[0]
-        for r in conn.execute(
-            select(rollout_devices.c.device).where(rollout_devices.c.rollout_id == rollout_id)
-        )
-    }
-    budget = _budget(conn, rollout, now_us)
+    population = rollout["population"]
+    if recount:
+        population = count_population(conn, rollout)
+    waves, wave, assigned = rollout["waves"], rollout["wave"], rollout["assigned"]
+    budget: int | None = None
     while True:
-        members = population[: math.ceil(waves[wave] / 100 * len(population))]
-        for did in members:
-            if budget == 0:
-                break
-            if did in assigned:
-                continue
-            _assign(conn, rollout, did, wave, now_us)
-            assigned.add(did)
-            budget -= 1
-        done = conn.execute(
-            select(func.count()).where(
-                rollout_devices.c.rollout_id == rollout_id,
-                rollout_devices.c.status == "succeeded",
-                rollout_devices.c.device.in_(members),
-            )
-        ).scalar()
-        complete = members and all(d in assigned for d in members)
+        size = math.ceil(waves[wave] / 100 * population)
+        if assigned < size:
+            if budget is None:
+                budget = _budget(conn, rollout, now_us)
+            want = size - assigned if budget < 0 else min(budget, size - assigned)
+            if want > 0:
+                fresh = _unassigned(conn, rollout, want)
+                for did in fresh:
+                    _assign(conn, rollout, did, wave, now_us)
+                    ctx.notices.append(("device", did))
+                assigned += len(fresh)
+                budget = budget - len(fresh) if budget >= 0 else budget
         if (
             wave + 1 < len(waves)
-            and complete
-            and int(done or 0) >= rollout["success_threshold"] * len(members)
+            and size > 0
+            and assigned >= size
+            and succeeded >= rollout["success_threshold"] * size
         ):
             wave += 1
-            set_state(conn, rollout_id, now_us, wave=wave)
             continue
         break
-    return get_rollout(conn, rollout_id)
+    changes = {"population": population, "assigned": assigned, "wave": wave}
+    if any(rollout[k] != v for k, v in changes.items()):
+        set_state(conn, rollout_id, now_us, **changes)
+        rollout.update(changes)
+    return rollout
+
+
+def _unassigned(conn: Connection, rollout: dict[str, Any], want: int) -> list[str]:
+    """The next ``want`` devices of the population, in did order, not yet assigned."""
+    taken = {
+        r[0]
+        for r in conn.execute(
+            select(rollout_devices.c.device).where(rollout_devices.c.rollout_id == rollout["id"])
+        )
+    }
+    out: list[str] = []
+    for did in registry.matching(conn, **population_query(conn, rollout)):
+        if did not in taken:
+            out.append(did)
+            if len(out) >= want:
+                break
+    return out
 
 
 def _budget(conn: Connection, rollout: dict[str, Any], now_us: int) -> int:
@@ -235,6 +275,9 @@ def _assign(conn: Connection, rollout: dict[str, Any], did: str, wave: int, now_
             "custom": target["custom"],
             "assigned_by": f"rollout {rollout['id']}",
             "assigned_us": now_us,
+            "mode": rollout["mode"],
+            "window": rollout["window"],
+            "consent_by": None,
         },
     )
     with store_errors():

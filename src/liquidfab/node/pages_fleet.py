@@ -327,16 +327,8 @@ def rollout_page(request: Request, rollout_id: str) -> HTMLResponse:
         row = rollouts.get_rollout(conn, rollout_id) if len(rollout_id) <= 100 else None
         if row is None:
             return None
-        f = row["filter"]
-        population = registry.list_devices(
-            conn,
-            product=f["product"],
-            version=f.get("version"),
-            attributes={k: str(v) for k, v in (f.get("attributes") or {}).items()},
-            limit=10_000_000,
-        )  # the rollout's own rule (rollouts._population): counted, as it would assign
         progress = rollouts.progress(conn, rollout_id)
-        return row, progress, len(population), _failed(conn, rollout_id), display_names(conn)
+        return row, progress, row["population"], _failed(conn, rollout_id), display_names(conn)
 
     found = request.app.state.node.database.read(load)
     if found is None:

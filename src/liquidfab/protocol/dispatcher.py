@@ -10,6 +10,7 @@ used id is refused.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -28,6 +29,8 @@ from liquidfab.errors import ProtocolError
 from liquidfab.protocol.envelope import Envelope
 from liquidfab.protocol.limits import DEFAULT_LIMITS, Limits
 from liquidfab.protocol.registry import Context, MessageType, Registry
+
+_log = logging.getLogger(__name__)
 
 __all__ = ["Dispatcher", "NodeSettings", "Outcome", "Prepared", "receipt_of", "verify_all"]
 
@@ -55,6 +58,7 @@ class _Batch:
 
     logged: dict[tuple[str, str], dict[str, Any]]
     signers: set[str]
+    notices: list[tuple[str, str]]
 
 
 @dataclass(frozen=True)
@@ -158,6 +162,8 @@ class Dispatcher:
         self.node = node or NodeSettings()
         self.clock = clock
         self._writer = GroupCommitter(database)
+        # called after each commit with the handlers' notices (kind, subject), in order
+        self.listeners: list[Callable[[list[tuple[str, str]]], None]] = []
 
     # checks without the database ----------------------------------------------
 
@@ -277,18 +283,28 @@ class Dispatcher:
             return [s for s in slots if isinstance(s, Outcome)]
 
         def apply_all(conn: Connection) -> list[Outcome]:
+            notices.clear()  # a transaction run again starts its notices afresh
             now_us = int(self.clock() * 1_000_000)
             # Two queries for the whole batch instead of two per message. Participants are
             # never deleted, so a signer found registered here stays registered.
             batch = _Batch(
                 logged=message_log.get_messages(conn, ((e.source, e.id) for e in ready)),
                 signers=directory.registered_among(conn, (e.source for e in ready)),
+                notices=notices,
             )
             return [
                 self._apply(conn, s, now_us, batch) if isinstance(s, Prepared) else s for s in slots
             ]
 
-        return self._writer.run(apply_all)
+        notices: list[tuple[str, str]] = []
+        outcomes = self._writer.run(apply_all)
+        if notices:
+            for listener in list(self.listeners):
+                try:
+                    listener(notices)
+                except Exception:  # a notice is a hint; the messages are committed
+                    _log.exception("a commit listener failed")
+        return outcomes
 
     def close(self) -> None:
         """Apply what is queued, then stop the writer thread."""
@@ -339,6 +355,7 @@ class Dispatcher:
                 if ctx.settlement and self.settle is not None:
                     ctx.transfers = self.settle(ctx)
                 result = prepared.message_type.handler(ctx)
+                notices = ctx.notices
                 if ctx.transfers:
                     result = {**result, "transfers": ctx.transfers}
                 row = {
@@ -362,6 +379,7 @@ class Dispatcher:
                 return self._repeat(stored, env)
             return _problem(e, env)
         batch.logged[(env.source, env.id)] = row  # a repeat later in the batch finds it
+        batch.notices.extend(notices)
         return Outcome(201, receipt_of(row))
 
     @staticmethod

@@ -34,6 +34,9 @@ class Context:
     node: NodeSettings | None = None  # the node's did and operators, when run by a node
     settlement: list[SettlementLeg] = field(default_factory=list)  # the message's legs
     transfers: list[dict[str, Any]] = field(default_factory=list)  # the legs as applied
+    # what a handler wants said once its transaction commits (for example "this device
+    # has new work"); dropped with the message when it is refused
+    notices: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def signer(self) -> str:
