@@ -110,6 +110,9 @@ def up(
     ] = None,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    poll_seconds: Annotated[
+        int, typer.Option(min=1, help="How long devices are told to sleep between polls.")
+    ] = 300,
 ) -> None:
     """Start the node with an example world (keys made on first run, participants registered)."""
     import uvicorn
@@ -121,6 +124,7 @@ def up(
         node = open_world_node(world, db)
     except LiquidfabError as e:
         raise _fail(str(e)) from e
+    node.polls.sleep_seconds = poll_seconds
     count = node.database.read(participants.count_participants)
     console.print(f"[bold]{node.title}[/bold]: {count} participants, store {node.database.dialect}")
     console.print(f"node {node.did}")

@@ -8,7 +8,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from liquidfab.fleet.agent import Agent, provision
-from liquidfab.fleet.messages import ASSIGN, REGISTER_DEVICE
+from liquidfab.fleet.messages import ASSIGN, REGISTER_DEVICE, ROLLOUT
 from liquidfab.fleet.service import OFFLINE_KEYS
 from liquidfab.identity import SigningKey
 from liquidfab.protocol import CONTENT_TYPE, sign_message
@@ -66,10 +66,30 @@ class Fleet:
         )
         return folder, key
 
-    def assign(self, device: SigningKey, info) -> dict:
+    def assign(self, device: SigningKey, info, **terms) -> dict:
+        """Assign ``info`` to ``device`` (``terms``: mode, window)."""
         data = {"device": device.did, "target": info.name, "sha256": info.sha256,
-                "length": info.length, "custom": dict(info.custom)}  # fmt: skip
+                "length": info.length, "custom": dict(info.custom), **terms}  # fmt: skip
         return self.send(sign_message(self.maker, ASSIGN, data))
+
+    def start_rollout(self, info, rollout: str = "r-1", **over) -> dict:
+        """Start a rollout of ``info`` to every device of the product in two waves."""
+        data = {
+            "rollout": rollout,
+            "name": "Trail firmware 1.1.0",
+            "target": {"name": info.name, "sha256": info.sha256, "length": info.length,
+                       "custom": dict(info.custom)},
+            "filter": {"product": PRODUCT},
+            "waves": [20, 100],
+            "success_threshold": 1.0,
+            "error_threshold": 0.3,
+            "min_sample": 2,
+            **over,
+        }  # fmt: skip
+        return self.send(sign_message(self.maker, ROLLOUT, data))
+
+    def rollout(self, rollout: str = "r-1") -> dict:
+        return self.client.get(f"/v1/rollouts/{rollout}").json()
 
     def agent(self, folder: Path, **kw) -> Agent:
         return Agent(folder, fetch=self.fetch, send=self.send, **kw)

@@ -93,6 +93,7 @@ def test_refusals_keep_the_current_version_and_say_why(fleet):
 
 def test_garbage_from_the_node_is_a_refusal_not_a_crash(fleet):
     folder, key = fleet.device()
+    fleet.assign(key, fleet.publish("trail/fw-1.1.0.bin", b"firmware 1.1.0", "1.1.0"))
     real = fleet.fetch
 
     def fetch(path: str) -> bytes | None:

@@ -128,11 +128,16 @@ def test_a_revoked_entitlement_disables_the_feature(fleet):
 
 
 def _serve(agent, envelope) -> None:
+    """Stand between the agent and its node: serve ``envelope`` as the license list, and a
+    poll answer whose licenses marker moved, so the agent fetches it."""
     real = agent.fetch
 
     def fetch(path: str) -> bytes | None:
         if path.endswith("/licenses"):
             return json.dumps(envelope).encode()
+        if path.endswith("/poll"):
+            hint = json.loads(real(path))
+            return json.dumps({**hint, "licenses": hint["licenses"] + 1}).encode()
         return real(path)
 
     agent.fetch = fetch

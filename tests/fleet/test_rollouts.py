@@ -10,19 +10,7 @@ from liquidfab.protocol import sign_message
 
 
 def _start(fleet: Fleet, info, rollout: str = "r-1", **over) -> dict:
-    data = {
-        "rollout": rollout,
-        "name": "Trail firmware 1.1.0",
-        "target": {"name": info.name, "sha256": info.sha256, "length": info.length,
-                   "custom": dict(info.custom)},
-        "filter": {"product": PRODUCT},
-        "waves": [20, 100],
-        "success_threshold": 1.0,
-        "error_threshold": 0.3,
-        "min_sample": 2,
-        **over,
-    }  # fmt: skip
-    return fleet.send(sign_message(fleet.maker, ROLLOUT, data))
+    return fleet.start_rollout(info, rollout, **over)
 
 
 def _control(fleet: Fleet, action: str, key=None, rollout: str = "r-1") -> dict:
@@ -31,7 +19,7 @@ def _control(fleet: Fleet, action: str, key=None, rollout: str = "r-1") -> dict:
 
 
 def _rollout(fleet: Fleet, rollout: str = "r-1") -> dict:
-    return fleet.client.get(f"/v1/rollouts/{rollout}").json()
+    return fleet.rollout(rollout)
 
 
 def _devices(fleet: Fleet, n: int, **agent) -> list:

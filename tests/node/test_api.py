@@ -153,6 +153,8 @@ def test_well_known_names_versions_types_and_limits(client, node):
         "org.liquidfab.fleet.entitlement-revoke",
         "org.liquidfab.fleet.register-device",
         "org.liquidfab.fleet.rollout",
+        "org.liquidfab.fleet.group",
+        "org.liquidfab.fleet.consent",
         "org.liquidfab.fleet.rollout-control",
         "org.liquidfab.fleet.twin-desired",
         "org.liquidfab.fleet.twin-reported",

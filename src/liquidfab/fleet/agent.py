@@ -2,18 +2,22 @@
 
 Each ``poll``:
 
-1. finishes whatever an earlier run left half done (power may have gone at any step);
-2. reads its assignment from the node and refreshes its TUF metadata (python-tuf's
-   ``ngclient``, trusting the root it was provisioned with);
+1. asks the node's poll answer: how long to sleep, and whether its assignment or its
+   licenses moved (only then are the signed documents fetched);
+2. finishes whatever an earlier run left half done (power may have gone at any step);
+   reads a new assignment and refreshes its TUF metadata (python-tuf's ``ngclient``,
+   trusting the root it was provisioned with);
 3. checks the assignment (``director.verify_assignment``): its node signed it, for this
    device, its hardware and product, a counter above the last accepted, a target the
    verified TUF metadata lists with the same hash and length;
 4. downloads and verifies the target (TUF checks length and hash), installs it into the
    inactive of two slots (A/B), runs the artifact's health check, then commits (the
-   slot becomes active) or rolls back (the active slot is untouched);
+   slot becomes active) or rolls back (the active slot is untouched). The install
+   waits, holding the verified download, while the assignment's mode or window says so:
+   download-only, soft without the owner's consent, outside the maintenance window;
 5. fetches its feature licenses, verifies them (the node's signature, this device, not
    older than the list held) and enables what they allow, offline too within the grace;
-6. reports its state to its twin, signed with its own key.
+6. reports its state to its twin, signed with its own key, when it changed.
 
 The state machine, ``IDLE → DOWNLOADING → DOWNLOADED → VERIFIED → INSTALLING →
 INSTALLED → COMMITTED`` (or ``FAILED``, ``ROLLED_BACK``), is written to ``state.json``
@@ -43,6 +47,7 @@ from liquidfab.errors import LiquidfabError
 from liquidfab.fleet.director import AssignmentRefused, verify_assignment
 from liquidfab.fleet.entitlements import LicenseRefused, enabled_features, verify_licenses
 from liquidfab.fleet.messages import TWIN_REPORTED
+from liquidfab.fleet.windows import in_window
 from liquidfab.identity import SigningKey
 from liquidfab.protocol import Envelope, sign_message
 
@@ -84,6 +89,9 @@ class AgentState:
     attempted: str | None = None  # the target of the last assignment acted on or refused
     features: list[str] = field(default_factory=list)  # enabled by verified licenses
     license_error: str | None = None
+    waiting: str | None = None  # why a verified download is not installed yet
+    licenses_marker: int = 0  # the node's licenses marker the held list answers
+    last_report: dict[str, Any] | None = None  # what the twin was last told
 
     @property
     def running(self) -> dict[str, Any] | None:
@@ -185,6 +193,7 @@ class Agent:
         self.send = send
         self.health = health
         self.hook = hook or (lambda phase: None)
+        self.sleep_seconds: int | None = None  # what the node last asked
 
     # -- steps ------------------------------------------------------------------------
 
@@ -216,22 +225,48 @@ class Agent:
 
     def poll(self, now_us: int | None = None) -> str:
         """One round (see the module); the phase it ends in."""
+        now_us = now_us if now_us is not None else time.time_ns() // 1000
+        hint = self._hint()
         try:
-            if self.state.phase in ("IDLE", "COMMITTED", "FAILED", "ROLLED_BACK"):
-                self._check_for_work()
-            self._advance()
+            if self.state.phase in ("IDLE", "COMMITTED", "FAILED", "ROLLED_BACK") or (
+                self.state.waiting is not None
+            ):
+                self._check_for_work(hint)
+            self._advance(now_us)
         except (AssignmentRefused, tuf_errors.RepositoryError, tuf_errors.DownloadError) as e:
             self._refuse(str(e))
-        self._licenses(now_us if now_us is not None else time.time_ns() // 1000)
+        self._licenses(now_us, hint)
         self._report()
         return self.state.phase
 
-    def _licenses(self, now_us: int) -> None:
-        """Fetch and verify the license list; enable what the last verified list allows.
-        A list that does not verify is refused and reported; the one held stays."""
+    def _hint(self) -> dict[str, Any] | None:
+        """The node's poll answer (sleep, assignment counter, licenses marker), or None
+        when the node does not answer it (then every document is fetched)."""
+        raw = self.fetch(f"/v1/devices/{self.state.device}/poll")
+        try:
+            hint = json.loads(raw) if raw is not None else None
+        except ValueError:
+            return None
+        if not isinstance(hint, dict):
+            return None
+        sleep = hint.get("sleep_seconds")
+        if isinstance(sleep, int) and sleep > 0:
+            self.sleep_seconds = sleep
+        return hint
+
+    def _licenses(self, now_us: int, hint: dict[str, Any] | None) -> None:
+        """Fetch and verify the license list when it changed or half its offline grace
+        has passed; enable what the last verified list allows. A list that does not
+        verify is refused and reported; the one held stays."""
         path = self.folder / "licenses.json"
         held = json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
-        raw = self.fetch(f"/v1/devices/{self.state.device}/licenses")
+        marker = hint.get("licenses") if hint is not None else None
+        fresh = held is not None and (
+            now_us - int(held["signed"]["as_of_us"])
+            < int(held["signed"]["grace_seconds"]) * 500_000
+        )
+        wanted = not (fresh and marker == self.state.licenses_marker)
+        raw = self.fetch(f"/v1/devices/{self.state.device}/licenses") if wanted else None
         if raw is not None:
             try:
                 envelope = json.loads(raw)
@@ -247,6 +282,8 @@ class Agent:
                 self.state.license_error = str(e)
             else:
                 self.state.license_error = None
+                if isinstance(marker, int):
+                    self.state.licenses_marker = marker
         self.state.features = enabled_features(held["signed"], now_us) if held else []
         _write_json(self.folder / "features.json", {"enabled": self.state.features})
 
@@ -255,11 +292,13 @@ class Agent:
         return feature in self.state.features
 
     def _refuse(self, reason: str) -> None:
-        self.state.pending = None
+        self.state.pending, self.state.waiting = None, None
         self.state.last_error = reason
         self._enter("FAILED")
 
-    def _check_for_work(self) -> None:
+    def _check_for_work(self, hint: dict[str, Any] | None) -> None:
+        if hint is not None and hint.get("assignment") == self.state.last_counter:
+            return  # the node says the assignment has not moved
         raw = self.fetch(f"/v1/devices/{self.state.device}/assignment")
         if raw is None:
             return
@@ -272,7 +311,9 @@ class Agent:
         if envelope.get("signed", {}).get("counter") == self.state.last_counter:
             return  # the assignment already acted on: nothing new
         target = envelope["signed"].get("target")
-        self.state.attempted = target if isinstance(target, str) else None
+        holding = self.state.pending if self.state.waiting is not None else None
+        if holding is None:
+            self.state.attempted = target if isinstance(target, str) else None
         updater = self._updater()
         updater.refresh()
         name = envelope.get("signed", {}).get("target", "")
@@ -288,10 +329,26 @@ class Agent:
             target_hashes=hashes,
         )
         self.state.last_counter = signed["counter"]
+        terms = {
+            "mode": signed.get("mode", "forced"),
+            "window": signed.get("window"),
+            "consent": bool(signed.get("consent")),
+        }
+        if holding is not None and holding["sha256"] == signed["sha256"]:
+            holding.update(terms)  # new terms for the download held: consent, a window
+            _save(self.folder, self.state)
+            return
+        if holding is not None:  # another target replaces the one held
+            self._download_path().unlink(missing_ok=True)
+            self.state.pending, self.state.waiting = None, None
+            self.state.attempted = signed["target"]
         running = self.state.running
         if running is not None and running["sha256"] == signed["sha256"]:
             self.state.last_error = None
-            _save(self.folder, self.state)
+            if holding is not None:
+                self._enter("IDLE")
+            else:
+                _save(self.folder, self.state)
             return  # already running it
         self.state.pending = {
             "target": signed["target"],
@@ -299,11 +356,22 @@ class Agent:
             "length": signed["length"],
             "version": signed["custom"].get("version"),
             "slot": self.state.inactive,
+            **terms,
         }
         self.state.last_error = None
         self._enter("DOWNLOADING")
 
-    def _advance(self) -> None:
+    def _hold(self, pending: dict[str, Any], now_us: int) -> str | None:
+        """Why a verified download may not be installed now, or None."""
+        if pending.get("mode") == "download-only":
+            return "download-only"
+        if pending.get("mode") == "soft" and not pending.get("consent"):
+            return "consent"
+        if not in_window(pending.get("window"), now_us):
+            return "window"
+        return None
+
+    def _advance(self, now_us: int) -> None:
         while self.state.pending is not None:
             phase = self.state.phase
             if phase == "DOWNLOADING":
@@ -313,6 +381,13 @@ class Agent:
                 self._verify()
                 self._enter("VERIFIED")
             elif phase == "VERIFIED":
+                waiting = self._hold(self.state.pending, now_us)
+                if waiting is not None:
+                    if waiting != self.state.waiting:
+                        self.state.waiting = waiting
+                        _save(self.folder, self.state)
+                    return  # holds the verified download; a later poll goes on
+                self.state.waiting = None
                 self._enter("INSTALLING")
             elif phase == "INSTALLING":
                 self._install()
@@ -371,7 +446,9 @@ class Agent:
         self._download_path().unlink(missing_ok=True)
 
     def _report(self) -> None:
+        """Tell the twin, when anything changed since it was last told."""
         running = self.state.running or {}
+        held = self.state.pending if self.state.waiting is not None else None
         report = {
             "firmware": running.get("version"),
             "target": running.get("target"),
@@ -381,13 +458,18 @@ class Agent:
             "slot": self.state.active,
             "features": self.state.features,
             "license_error": self.state.license_error,
+            "downloaded": held["target"] if held else None,
+            "waiting": self.state.waiting,
         }
+        if report == self.state.last_report:
+            return
         for _ in range(2):  # a stale version: read the twin again once
             data = {"device": self.state.device, "version": self.state.twin_version,
                     "state": report}  # fmt: skip
             body = self.send(sign_message(self.key, TWIN_REPORTED, data))
             if "result" in body:
                 self.state.twin_version = body["result"]["twin_version"]
+                self.state.last_report = report
                 break
             if body.get("code") != "stale-version":
                 break

@@ -17,6 +17,7 @@ from liquidfab.factory.messages import PUBLISH as PUBLISH_LAYOUT
 from liquidfab.factory.messages import add_factory_types, publishable_document
 from liquidfab.factory.model import Layout
 from liquidfab.fleet.messages import add_fleet_types
+from liquidfab.fleet.poll import DEFAULT_SLEEP_SECONDS, PollBoard
 from liquidfab.fleet.service import RepositoryService
 from liquidfab.identity import Keystore, SigningKey
 from liquidfab.ledger import Ledger, LedgerInfo
@@ -65,6 +66,7 @@ class Node:
         operators: Iterable[str] = (),
         title: str = "liquidfab node",
         description: str = "",
+        poll_seconds: int = DEFAULT_SLEEP_SECONDS,
     ) -> None:
         self.database = database
         self.key = key
@@ -83,6 +85,9 @@ class Node:
         self.factories = FactoryShelf(database)
         # the TUF repository of device software, when the node keeps one (a world does)
         self.fleet_repository: RepositoryService | None = None
+        # devices' poll answers, forgotten as commits touch them
+        self.polls = PollBoard(database, poll_seconds)
+        self.dispatcher.listeners.append(self.polls.forget)
 
     def _settle(self, ctx: Context) -> list[dict[str, Any]]:
         applied = apply_settlement(ctx)

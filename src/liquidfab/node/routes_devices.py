@@ -5,11 +5,12 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from liquidfab.errors import ProtocolError
-from liquidfab.fleet import director, entitlements, registry, rollouts
+from liquidfab.fleet import director, entitlements, groups, registry, rollouts
 from liquidfab.node.models import Problem
 from liquidfab.node.params import Whole
 from liquidfab.node.problems import PROBLEM_JSON
@@ -114,7 +115,7 @@ def get_twin(request: Request, did: DidPath) -> dict[str, Any]:
 class AssignmentOut(BaseModel):
     signed: dict[str, Any] = Field(
         description="type, director (the node's did), device, counter, target, sha256, "
-        "length, custom, assigned_us."
+        "length, custom, assigned_us, mode, window, consent."
     )
     signature: str = Field(description="Ed25519 by the director over RFC 8785 JSON of signed.")
 
@@ -133,6 +134,29 @@ def get_assignment(request: Request, did: DidPath) -> dict[str, Any]:
     return director.sign_assignment(node.key, row)
 
 
+class PollOut(BaseModel):
+    device: str
+    sleep_seconds: int = Field(description="Poll again after this long.")
+    assignment: int = Field(description="The counter of the device's assignment (0: none).")
+    licenses: int = Field(description="When its licenses last changed, in µs (0: never).")
+
+
+@router.get(
+    "/v1/devices/{did}/poll",
+    response_model=PollOut,
+    responses=_NOT_FOUND,
+    summary="A device's poll: how long to sleep, and whether its assignment or licenses moved",
+)
+async def poll(request: Request, did: DidPath) -> Response:
+    board = request.app.state.node.polls
+    answer = board.cached(did)
+    if answer is None:
+        answer = await run_in_threadpool(board.compute, did)
+    if answer is None:
+        raise ProtocolError("not-found", f"this node knows no device {did}.", 404)
+    return Response(answer, media_type="application/json")
+
+
 class RolloutOut(BaseModel):
     id: str
     creator: str
@@ -144,6 +168,12 @@ class RolloutOut(BaseModel):
     error_threshold: float
     min_sample: int
     rate_per_minute: int
+    mode: str = Field(description="forced, soft (the owner consents) or download-only.")
+    window: dict[str, Any] | None = Field(description="The maintenance window installs wait for.")
+    population: int = Field(description="Devices the filter selected when last counted.")
+    assigned: int
+    succeeded: int
+    failed: int
     state: str = Field(description="running, paused or aborted.")
     wave: int = Field(description="The current wave's index.")
     reason: str | None = Field(description="Why it paused, when it did by itself.")
@@ -204,3 +234,45 @@ def get_licenses(request: Request, did: DidPath) -> dict[str, Any]:
     now_us = now_us_clock()
     rows = node.database.read(lambda c: entitlements.active(c, did, now_us))
     return entitlements.signed_licenses(node.key, did, rows, now_us)
+
+
+class GroupOut(BaseModel):
+    name: str
+    product_id: str
+    query: dict[str, Any] = Field(description="version (or null) and attributes it selects.")
+    creator: str
+    created_us: int
+    updated_us: int
+    members: int = Field(description="Devices it selects now.")
+
+
+def _with_members(conn: Any, row: dict[str, Any]) -> dict[str, Any]:
+    query = row["query"]
+    members = registry.count_matching(
+        conn, product=row["product_id"], version=query.get("version"),
+        attributes=query.get("attributes") or {},
+    )  # fmt: skip
+    return {**row, "members": members}
+
+
+@router.get("/v1/groups", response_model=list[GroupOut], summary="Named device groups")
+def list_groups(
+    request: Request, product: Annotated[str | None, Query(max_length=200)] = None
+) -> list[dict[str, Any]]:
+    return request.app.state.node.database.read(
+        lambda c: [_with_members(c, g) for g in groups.list_groups(c, product)]
+    )
+
+
+@router.get(
+    "/v1/groups/{name}", response_model=GroupOut, responses=_NOT_FOUND, summary="A device group"
+)
+def get_group(request: Request, name: Annotated[str, Path(max_length=100)]) -> dict[str, Any]:
+    def load(conn: Any) -> dict[str, Any] | None:
+        row = groups.get_group(conn, name)
+        return None if row is None else _with_members(conn, row)
+
+    found = request.app.state.node.database.read(load)
+    if found is None:
+        raise ProtocolError("not-found", f"no device group {name}.", 404)
+    return found
