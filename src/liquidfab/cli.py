@@ -113,6 +113,10 @@ def up(
     poll_seconds: Annotated[
         int, typer.Option(min=1, help="How long devices are told to sleep between polls.")
     ] = 300,
+    mqtt: Annotated[
+        str | None,
+        typer.Option(help="mqtt://host[:port]: also serve devices through this broker."),
+    ] = None,
 ) -> None:
     """Start the node with an example world (keys made on first run, participants registered)."""
     import uvicorn
@@ -128,8 +132,21 @@ def up(
     count = node.database.read(participants.count_participants)
     console.print(f"[bold]{node.title}[/bold]: {count} participants, store {node.database.dialect}")
     console.print(f"node {node.did}")
+    bridge = None
+    if mqtt is not None:
+        from liquidfab.fleet.mqtt_bridge import MqttBridge
+
+        try:
+            bridge = MqttBridge(node, mqtt).start()
+        except LiquidfabError as e:
+            raise _fail(str(e)) from e
+        console.print(f"devices also through the MQTT broker at {mqtt}")
     console.print(f"serving on [link]http://{host}:{port}/[/link]  (API docs at /docs)")
-    uvicorn.run(create_app(node), host=host, port=port, log_level="warning")
+    try:
+        uvicorn.run(create_app(node), host=host, port=port, log_level="warning")
+    finally:
+        if bridge is not None:
+            bridge.stop()
 
 
 @app.command()

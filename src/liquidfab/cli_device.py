@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -91,10 +90,21 @@ def provision_cmd(
 def run_cmd(
     state: StateOpt,
     node: NodeOpt = "http://127.0.0.1:8000",
-    interval: Annotated[float, typer.Option(min=0.1, help="Seconds between polls.")] = 60.0,
+    interval: Annotated[
+        float | None,
+        typer.Option(min=0.1, help="Seconds between polls; default: what the node says."),
+    ] = None,
+    mqtt: Annotated[
+        str | None,
+        typer.Option(help="mqtt://host[:port]: send through the broker, wake on notices."),
+    ] = None,
     once: Annotated[bool, typer.Option(help="Poll once and exit.")] = False,
 ) -> None:
-    """Run the device agent: poll the node, install what is assigned, report."""
+    """Run the device agent: poll the node, install what is assigned, report. With
+    --mqtt its messages go through the broker and a notice wakes it before the interval
+    ends."""
+    import threading
+
     import httpx
 
     from liquidfab.fleet.agent import Agent
@@ -102,18 +112,30 @@ def run_cmd(
     http = _Http(node)
     try:
         agent = Agent(state, fetch=http.fetch, send=http.send)
+        link = None
+        if mqtt is not None:
+            from liquidfab.fleet.mqtt_link import MqttLink
+
+            link = MqttLink(mqtt, [agent.state.device])
+            agent.send = link.send
     except LiquidfabError as e:
         raise _fail(str(e)) from e
+    woken = link.notified(agent.state.device) if link is not None else threading.Event()
     while True:
+        woken.clear()
         try:
             phase = agent.poll()
             running = agent.state.running or {}
             note = f" ({agent.state.last_error})" if agent.state.last_error else ""
+            wait = f", waiting for {agent.state.waiting}" if agent.state.waiting else ""
             _out.print(
-                f"{phase}: running {running.get('version')} in slot {agent.state.active}{note}"
+                f"{phase}: running {running.get('version')} in slot {agent.state.active}"
+                f"{note}{wait}"
             )
         except httpx.HTTPError as e:  # the node is away: keep running, try again later
             _err.print(f"cannot reach {escape(node)}: {escape(str(e))}")
         if once:
+            if link is not None:
+                link.close()
             return
-        time.sleep(interval)
+        woken.wait(interval or agent.sleep_seconds or 60.0)
