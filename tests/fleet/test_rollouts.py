@@ -123,3 +123,19 @@ def test_bad_rollouts_are_refused(fleet):
     assert _start(fleet, info)["code"] == "conflict"
     assert fleet.client.get("/v1/rollouts/none").status_code == 404
     assert [r["id"] for r in fleet.client.get("/v1/rollouts").json()] == ["r-1"]
+
+
+def test_a_wave_finished_below_the_success_threshold_pauses_until_resumed(fleet):
+    devices = _devices(fleet, 4, health=lambda slot, target: False)
+    info = fleet.publish("trail/fw-1.1.0.bin", b"firmware 1.1.0", "1.1.0")
+    _start(fleet, info, waves=[50, 100], success_threshold=0.5, error_threshold=1.0)
+    for agent, _ in devices:
+        agent.poll()  # the two of wave 1 roll back
+    rollout = _rollout(fleet)
+    assert rollout["state"] == "paused" and rollout["wave"] == 0
+    assert "below the success threshold" in rollout["reason"]
+    assert _assigned(fleet, devices) == 2  # wave 2 waits
+    assert "result" in _control(fleet, "resume")
+    rollout = _rollout(fleet)
+    assert rollout["state"] == "running" and rollout["wave"] == 1
+    assert _assigned(fleet, devices) == 4

@@ -464,6 +464,8 @@ rollouts = Table(
     Column("assigned", Integer, nullable=False, server_default="0"),
     Column("succeeded", Integer, nullable=False, server_default="0"),
     Column("failed", Integer, nullable=False, server_default="0"),
+    # the last wave an operator let pass below the success threshold (by resuming)
+    Column("accepted_wave", Integer, nullable=False, server_default="-1"),
 )
 
 # Named device groups (fleet): a saved query (product, version, attributes) that

@@ -51,7 +51,7 @@ from liquidfab.fleet.windows import in_window
 from liquidfab.identity import SigningKey
 from liquidfab.protocol import Envelope, sign_message
 
-__all__ = ["PHASES", "Agent", "AgentState", "PowerLoss", "provision"]
+__all__ = ["PHASES", "Agent", "AgentState", "PowerLoss", "load_state", "provision"]
 
 PHASES = (
     "IDLE",
@@ -148,6 +148,11 @@ def _write_json(path: Path, value: Any) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(value, indent=2, sort_keys=True), encoding="utf-8")
     os.replace(tmp, path)
+
+
+def load_state(folder: Path) -> AgentState:
+    """A device's state as a restarted agent reads it."""
+    return _load(folder)
 
 
 def _load(folder: Path) -> AgentState:

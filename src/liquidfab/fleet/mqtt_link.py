@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from liquidfab.fleet.mqtt_bridge import (
@@ -27,8 +28,16 @@ __all__ = ["MqttLink"]
 class MqttLink:
     """Signed messages out, receipts and notifications in, for ``devices`` (None: all)."""
 
-    def __init__(self, url: str, devices: list[str] | None = None, timeout: float = 30) -> None:
+    def __init__(
+        self,
+        url: str,
+        devices: list[str] | None = None,
+        timeout: float = 30,
+        on_notify: Callable[[str], None] | None = None,
+    ) -> None:
+        """``on_notify(did)`` is called (on the network thread) for each notice too."""
         self.timeout = timeout
+        self.on_notify = on_notify
         self._lock = threading.Lock()
         self._waiting: dict[tuple[str, str], tuple[threading.Event, list[dict[str, Any]]]] = {}
         self._notified: dict[str, threading.Event] = {}
@@ -45,6 +54,8 @@ class MqttLink:
         did = msg.topic.split("/")[3]
         if msg.topic.endswith("/notify"):
             self.notified(did).set()
+            if self.on_notify is not None:
+                self.on_notify(did)
             return
         try:
             body = json.loads(msg.payload)

@@ -219,7 +219,8 @@ def _rollout_control(ctx: Context) -> dict[str, Any]:
             "transition-invalid", f"rollout {p.rollout} is {row['state']}; it cannot {p.action}.",
             409, extra={"state": row["state"]},
         )  # fmt: skip
-    rollouts.set_state(ctx.conn, p.rollout, ctx.now_us, state=target, reason=None)
+    accepted = {"accepted_wave": row["wave"]} if p.action == "resume" else {}
+    rollouts.set_state(ctx.conn, p.rollout, ctx.now_us, state=target, reason=None, **accepted)
     after = rollouts.advance(ctx, p.rollout, recount=True) if target == "running" else None
     state = after["state"] if after is not None else target
     return {"rollout": p.rollout, "state": state, "previous": row["state"]}

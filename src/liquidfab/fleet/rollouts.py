@@ -7,7 +7,9 @@ Jobs' rate cap and abort criteria with a minimum sample).
   each wave is a cumulative percentage of the population as it is when the rollout advances.
 - **Waves**: ``[10, 50, 100]`` assigns the target to the first 10% of the population,
   then 50%, then all. The next wave starts when the share of the current wave's devices
-  that report running the target reaches ``success_threshold``.
+  that report running the target reaches ``success_threshold``. A wave whose devices
+  have all finished below it can never pass, so the rollout pauses and says so;
+  resuming lets that wave pass (``accepted_wave``), as an operator who looked decided.
 - **Errors**: once ``min_sample`` devices have finished (succeeded or failed), a failed
   share above ``error_threshold`` pauses the rollout, with the reason.
 - **Rate cap**: at most ``rate_per_minute`` new assignments in any minute (0: no cap).
@@ -218,14 +220,21 @@ def advance(
                     ctx.notices.append(("device", did))
                 assigned += len(fresh)
                 budget = budget - len(fresh) if budget >= 0 else budget
-        if (
-            wave + 1 < len(waves)
-            and size > 0
-            and assigned >= size
-            and succeeded >= rollout["success_threshold"] * size
-        ):
-            wave += 1
-            continue
+        if wave + 1 < len(waves) and size > 0 and assigned >= size:
+            if succeeded >= rollout["success_threshold"] * size or (
+                wave <= rollout["accepted_wave"]
+            ):
+                wave += 1
+                continue
+            if succeeded + rollout["failed"] >= assigned:  # all finished: it cannot pass
+                reason = (
+                    f"wave {wave + 1} finished with {succeeded} of {size} devices succeeded, "
+                    f"below the success threshold {rollout['success_threshold']:.0%}; "
+                    "resume to go on"
+                )
+                set_state(conn, rollout_id, now_us, state="paused", reason=reason,
+                          population=population, assigned=assigned, wave=wave)  # fmt: skip
+                return get_rollout(conn, rollout_id)
         break
     changes = {"population": population, "assigned": assigned, "wave": wave}
     if any(rollout[k] != v for k, v in changes.items()):

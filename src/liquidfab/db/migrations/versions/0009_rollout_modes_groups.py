@@ -31,6 +31,9 @@ def upgrade() -> None:
         batch.add_column(sa.Column("window", sa.JSON, nullable=True))
         for name in _ROLLOUT_COUNTERS:
             batch.add_column(sa.Column(name, sa.Integer, nullable=False, server_default="0"))
+        batch.add_column(
+            sa.Column("accepted_wave", sa.Integer, nullable=False, server_default="-1")
+        )
     with op.batch_alter_table("assignments") as batch:
         batch.add_column(sa.Column("mode", sa.String(16), nullable=False, server_default="forced"))
         batch.add_column(sa.Column("window", sa.JSON, nullable=True))
@@ -44,6 +47,6 @@ def downgrade() -> None:
         for name in ("consent_by", "window", "mode"):
             batch.drop_column(name)
     with op.batch_alter_table("rollouts") as batch:
-        for name in (*_ROLLOUT_COUNTERS, "window", "mode"):
+        for name in ("accepted_wave", *_ROLLOUT_COUNTERS, "window", "mode"):
             batch.drop_column(name)
     op.drop_table("device_groups")
