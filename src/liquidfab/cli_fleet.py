@@ -83,7 +83,12 @@ def simulate_cmd(
     ] = 0.0,
     poll_seconds: Annotated[int, typer.Option(min=1, help="The node's poll interval.")] = 5,
     waves: Annotated[str, typer.Option(help="Cumulative percentages.")] = "10,50,100",
-    error_threshold: Annotated[float, typer.Option(min=0, max=1)] = 0.1,
+    success_threshold: Annotated[
+        float, typer.Option(min=0, max=1, help="Share of a wave that must succeed.")
+    ] = 0.8,
+    error_threshold: Annotated[
+        float, typer.Option(min=0, max=1, help="Share of finished devices failing that pauses.")
+    ] = 0.1,
     threads: Annotated[int, typer.Option(min=1, max=256, help="Device worker threads.")] = 16,
     timeout: Annotated[float, typer.Option(min=1, help="Give up after this many seconds.")] = (
         3600.0
@@ -111,7 +116,8 @@ def simulate_cmd(
     folder = work or Path(tempfile.mkdtemp(prefix="liquidfab-fleet-"))
     settings = SimulationSettings(
         devices=devices, transport=transport, mqtt_url=mqtt, poll_seconds=poll_seconds,
-        waves=wave_list, error_threshold=error_threshold, threads=threads,
+        waves=wave_list, success_threshold=success_threshold, error_threshold=error_threshold,
+        threads=threads,
         timeout_seconds=timeout, seed=seed,
     )  # fmt: skip
     faults = Faults(install_failure=failures, power_loss=power_loss, corrupt_download=corrupt,

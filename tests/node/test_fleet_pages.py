@@ -93,7 +93,9 @@ def fleet(node, client, operator_key) -> dict:
     for key in eu[:2]:
         _report(client, key, ROLLED_BACK)
     # US: one wave, all three devices; one of them runs the target so far.
-    _rollout(client, maker, "r-us", "Lamp firmware, America", "us", waves=[100])
+    window = {"start": "02:00", "minutes": 90, "days": ["sat", "sun"], "timezone": "America/Denver"}
+    _rollout(client, maker, "r-us", "Lamp firmware, America", "us", waves=[100], mode="soft",
+             window=window)  # fmt: skip
     _report(client, us[0], SUCCEEDED)
     return {"maker": maker, "eu": eu, "us": us, "serial": serial, "unit": unit_did}
 
@@ -313,6 +315,18 @@ def test_the_control_message_the_page_shows_works(client, fleet):
     paused = _text(client.get("/rollouts/r-us"))
     assert "Paused by its manufacturer or an operator" in paused
     assert "Paused by itself" not in paused
+
+
+def test_a_rollout_page_says_its_mode_and_window(client, fleet):
+    rows = _rows(client.get("/rollouts/r-us"), "settings")
+    assert "Mode soft each device waits for its owner's consent" in rows
+    assert (
+        "Maintenance window 02:00 for 90 min, sat, sun (America/Denver) installs wait for it; "
+        "downloads do not"
+    ) in rows
+    eu = _rows(client.get("/rollouts/r-eu"), "settings")
+    assert "Mode forced devices install as soon as they may" in eu
+    assert "Maintenance window none installs at any time" in eu
 
 
 def test_an_unknown_rollout_is_a_404_page(client, fleet):

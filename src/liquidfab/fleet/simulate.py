@@ -52,7 +52,14 @@ from liquidfab.fleet.rollout_messages import ROLLOUT
 from liquidfab.identity import SigningKey
 from liquidfab.protocol import BATCH_CONTENT_TYPE, CONTENT_TYPE, sign_message
 
-__all__ = ["Faults", "SimulationReport", "SimulationSettings", "simulate", "state_of"]
+__all__ = [
+    "Faults",
+    "NodeProcess",
+    "SimulationReport",
+    "SimulationSettings",
+    "simulate",
+    "state_of",
+]
 
 PRODUCT, HARDWARE, MAKER, OWNER = "com.voltwerk.trail", "mcu-a", "voltwerk", "ada"
 INSTALL_STEPS = ("DOWNLOADING", "DOWNLOADED", "VERIFIED", "INSTALLING", "INSTALLED")
@@ -155,8 +162,8 @@ class _Device:
             raise PowerLoss(phase)
 
 
-class _Node:
-    """The node process: ``liquidfab up`` on a copy of the world."""
+class NodeProcess:
+    """The node process: ``liquidfab up`` on a copy of the world (``log``: its output)."""
 
     def __init__(self, world: Path, settings: SimulationSettings, log: Path) -> None:
         self.port = _free_port()
@@ -259,7 +266,7 @@ def _corrupting(
     return wrapped
 
 
-def _setup(work: Path, world: Path, node: _Node, settings: SimulationSettings,
+def _setup(work: Path, world: Path, node: NodeProcess, settings: SimulationSettings,
            rng: random.Random, faults: Faults) -> tuple[list[_Device], Any, Any]:  # fmt: skip
     """Register and provision the devices, publish the release; (devices, info, keystore)."""
     from liquidfab.fleet.service import OFFLINE_KEYS, open_repository
@@ -288,9 +295,10 @@ def _setup(work: Path, world: Path, node: _Node, settings: SimulationSettings,
                 raise LiquidfabError(f"registering devices was refused: {refused[0]['detail']}")
     devices = []
     factory = b"factory image 1.0.0\n" * 8
+    director = _node_did(node)
     for i, key in enumerate(keys):
         folder = work / "devices" / f"{i:06d}"
-        provision(folder, device_seed=key.seed, director=_node_did(node), product=PRODUCT,
+        provision(folder, device_seed=key.seed, director=director, product=PRODUCT,
                   hardware=HARDWARE, root=root, factory_image=factory,
                   factory_version="1.0.0")  # fmt: skip
         devices.append(_Device(i, folder, key, rng, faults))
@@ -302,7 +310,7 @@ def _setup(work: Path, world: Path, node: _Node, settings: SimulationSettings,
     return devices, info, keystore
 
 
-def _node_did(node: _Node) -> str:
+def _node_did(node: NodeProcess) -> str:
     return httpx.get(f"{node.url}/.well-known/liquidfab", timeout=10).json()["node"]
 
 
@@ -380,7 +388,7 @@ def _check_folders(devices: list[_Device], target_sha: str) -> tuple[int, int, C
     return broken, not_old, final
 
 
-async def _run(devices: list[_Device], node: _Node, info: Any, keystore: Any,
+async def _run(devices: list[_Device], node: NodeProcess, info: Any, keystore: Any,
                settings: SimulationSettings, faults: Faults,
                on_sample: Callable[[dict[str, Any]], None] | None) -> dict[str, Any]:  # fmt: skip
     loop = asyncio.get_running_loop()
@@ -476,7 +484,7 @@ def simulate(
     shutil.copytree(world, copy, ignore=shutil.ignore_patterns("keys", "state"))
     rng = random.Random(settings.seed)
     say("starting the node")
-    node = _Node(copy, settings, work / "node.log")
+    node = NodeProcess(copy, settings, work / "node.log")
     try:
         node.wait_ready()
         say(f"registering and provisioning {settings.devices:,} devices")
