@@ -71,12 +71,18 @@ def list_rollouts(conn: Connection, limit: int = 100) -> list[dict[str, Any]]:
 
 
 def rollouts_of(conn: Connection, device: str) -> list[str]:
-    """The rollouts, running or paused, this device takes part in (a paused one still
-    records outcomes, so resuming judges them)."""
+    """The rollouts, running or paused, whose outcome for this device may still change:
+    it has not yet succeeded in them (a paused one still records outcomes, so resuming
+    judges them). A device that succeeded is done with the rollout; its later reports
+    cost the rollout nothing."""
     query = (
         select(rollout_devices.c.rollout_id)
         .join(rollouts, rollouts.c.id == rollout_devices.c.rollout_id)
-        .where(rollout_devices.c.device == device, rollouts.c.state.in_(("running", "paused")))
+        .where(
+            rollout_devices.c.device == device,
+            rollout_devices.c.status != "succeeded",
+            rollouts.c.state.in_(("running", "paused")),
+        )
     )
     return [r[0] for r in conn.execute(query)]
 

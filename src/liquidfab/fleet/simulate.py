@@ -321,7 +321,8 @@ async def _drive(device: _Device, transport: _Transport, pool: ThreadPoolExecuto
     loop = asyncio.get_running_loop()
     fetch = _corrupting(transport.fetch, device)
     went_offline = False
-    await asyncio.sleep(random.Random(device.index).uniform(0, settings.poll_seconds))
+    jitter = random.Random(device.index)  # reproducible, one per device
+    await asyncio.sleep(jitter.uniform(0, settings.poll_seconds))
     while not stop.is_set():
         now = time.monotonic()
         if (
@@ -353,7 +354,7 @@ async def _drive(device: _Device, transport: _Transport, pool: ThreadPoolExecuto
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(device.wake.wait(), timeout=sleep * 6)
         else:
-            await asyncio.sleep(sleep * random.Random().uniform(0.8, 1.2))
+            await asyncio.sleep(sleep * jitter.uniform(0.8, 1.2))
 
 
 def _census(devices: list[_Device], target: str) -> Counter[str]:
@@ -453,13 +454,12 @@ async def _run(devices: list[_Device], node: NodeProcess, info: Any, keystore: A
         elif status["assigned"] == status["population"] and finished and settled:
             outcome = "completed"
             break
+    seconds = time.monotonic() - started  # the rollout's time, not the shutdown's
     stop.set()
-    for device in devices:
-        if device.wake is not None:
-            device.wake.set()
+    for task in tasks:  # sleeping devices stop now; one in a poll finishes it first
+        task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     pool.shutdown(wait=True)
-    seconds = time.monotonic() - started
     transport.close()
     return {"outcome": outcome, "seconds": seconds, "rollout": status, "series": series,
             "requests": dict(transport.counts)}  # fmt: skip

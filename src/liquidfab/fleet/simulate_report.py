@@ -71,6 +71,7 @@ def summary_lines(report: SimulationReport) -> list[str]:
     seconds = max(report.seconds, 1e-9)
     polls = requests.get("poll", 0)
     messages = requests.get("message", 0)
+    served = sum(n for kind, n in requests.items() if kind != "errors")
     lines = [
         f"outcome: {report.outcome} in {report.seconds:,.1f} s "
         f"(setup {report.setup_seconds:,.1f} s)",
@@ -90,6 +91,6 @@ def summary_lines(report: SimulationReport) -> list[str]:
         f"old image: {report.failed_not_on_old_image}",
         f"node served {polls:,} polls ({polls / seconds:,.0f}/s) and {messages:,} messages "
         f"({messages / seconds:,.0f}/s); node CPU {report.node_cpu_seconds:,.1f} s, "
-        f"{1e6 * report.node_cpu_seconds / max(sum(requests.values()), 1):,.0f} µs per request",
+        f"{1e6 * report.node_cpu_seconds / max(served, 1):,.0f} µs per request",
     ]
     return lines
