@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -27,6 +28,11 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(1)
 
 
+MAX_TARGET_BYTES = 512 * 1024 * 1024  # the repository's own limit on a target
+MAX_DOCUMENT_BYTES = 1024 * 1024  # metadata, the poll answer, assignments, licenses
+TARGET_SECONDS, DOCUMENT_SECONDS = 1800.0, 60.0
+
+
 class _Http:
     """The node over HTTP for an agent: GET files and reads, POST signed messages."""
 
@@ -36,11 +42,26 @@ class _Http:
         self.client = httpx.Client(base_url=node.rstrip("/"), timeout=timeout)
 
     def fetch(self, path: str) -> bytes | None:
-        response = self.client.get(path)
-        if response.status_code == 404:
-            return None
-        response.raise_for_status()
-        return response.content
+        """The body at ``path`` (None: 404), read within a size and time budget, so a node
+        or a man in the middle sending endless or trickling data cannot exhaust the device."""
+        from tuf.api.exceptions import DownloadLengthMismatchError, SlowRetrievalError
+
+        target = path.startswith("/tuf/targets/")
+        cap = MAX_TARGET_BYTES if target else MAX_DOCUMENT_BYTES
+        deadline = time.monotonic() + (TARGET_SECONDS if target else DOCUMENT_SECONDS)
+        with self.client.stream("GET", path) as response:
+            if response.status_code == 404:
+                return None
+            response.raise_for_status()
+            chunks, size = [], 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > cap:
+                    raise DownloadLengthMismatchError(f"{path} is over {cap:,} bytes")
+                if time.monotonic() > deadline:
+                    raise SlowRetrievalError(f"{path} took too long")
+                chunks.append(chunk)
+        return b"".join(chunks)
 
     def send(self, message: Any) -> dict[str, Any]:
         from liquidfab.protocol import CONTENT_TYPE
@@ -106,6 +127,7 @@ def run_cmd(
     import threading
 
     import httpx
+    from tuf.api.exceptions import DownloadError
 
     from liquidfab.fleet.agent import Agent
 
@@ -132,8 +154,8 @@ def run_cmd(
                 f"{phase}: running {running.get('version')} in slot {agent.state.active}"
                 f"{note}{wait}"
             )
-        except httpx.HTTPError as e:  # the node is away: keep running, try again later
-            _err.print(f"cannot reach {escape(node)}: {escape(str(e))}")
+        except (httpx.HTTPError, DownloadError) as e:  # away, or garbage: try again later
+            _err.print(f"cannot read from {escape(node)}: {escape(str(e))}")
         if once:
             if link is not None:
                 link.close()

@@ -65,6 +65,11 @@ PHASES = (
     "ROLLED_BACK",
 )
 SLOTS = ("a", "b")
+# The poll answer is not signed, so a man in the middle could repeat an old one to hide
+# new work or put the device to sleep: the agent reads the signed assignment and refreshes
+# its TUF metadata at least this often anyway, and never sleeps longer than this.
+RECHECK_SECONDS = 3600
+MAX_SLEEP_SECONDS = 3600
 
 
 class PowerLoss(Exception):
@@ -92,6 +97,7 @@ class AgentState:
     waiting: str | None = None  # why a verified download is not installed yet
     licenses_marker: int = 0  # the node's licenses marker the held list answers
     last_report: dict[str, Any] | None = None  # what the twin was last told
+    checked_us: int = 0  # when the signed assignment and TUF metadata were last read
 
     @property
     def running(self) -> dict[str, Any] | None:
@@ -236,7 +242,7 @@ class Agent:
             if self.state.phase in ("IDLE", "COMMITTED", "FAILED", "ROLLED_BACK") or (
                 self.state.waiting is not None
             ):
-                self._check_for_work(hint)
+                self._check_for_work(hint, now_us)
             self._advance(now_us)
         except (AssignmentRefused, tuf_errors.RepositoryError, tuf_errors.DownloadError) as e:
             self._refuse(str(e))
@@ -247,16 +253,16 @@ class Agent:
     def _hint(self) -> dict[str, Any] | None:
         """The node's poll answer (sleep, assignment counter, licenses marker), or None
         when the node does not answer it (then every document is fetched)."""
-        raw = self.fetch(f"/v1/devices/{self.state.device}/poll")
         try:
+            raw = self.fetch(f"/v1/devices/{self.state.device}/poll")
             hint = json.loads(raw) if raw is not None else None
-        except ValueError:
-            return None
+        except (ValueError, tuf_errors.DownloadError):
+            return None  # then every signed document is fetched and checked
         if not isinstance(hint, dict):
             return None
         sleep = hint.get("sleep_seconds")
         if isinstance(sleep, int) and sleep > 0:
-            self.sleep_seconds = sleep
+            self.sleep_seconds = min(sleep, MAX_SLEEP_SECONDS)  # the answer is not signed
         return hint
 
     def _licenses(self, now_us: int, hint: dict[str, Any] | None) -> None:
@@ -271,7 +277,10 @@ class Agent:
             < int(held["signed"]["grace_seconds"]) * 500_000
         )
         wanted = not (fresh and marker == self.state.licenses_marker)
-        raw = self.fetch(f"/v1/devices/{self.state.device}/licenses") if wanted else None
+        try:
+            raw = self.fetch(f"/v1/devices/{self.state.device}/licenses") if wanted else None
+        except tuf_errors.DownloadError as e:  # too large or too slow: refused like garbage
+            raw, self.state.license_error = None, f"malformed: {e}"
         if raw is not None:
             try:
                 envelope = json.loads(raw)
@@ -301,9 +310,14 @@ class Agent:
         self.state.last_error = reason
         self._enter("FAILED")
 
-    def _check_for_work(self, hint: dict[str, Any] | None) -> None:
-        if hint is not None and hint.get("assignment") == self.state.last_counter:
+    def _check_for_work(self, hint: dict[str, Any] | None, now_us: int) -> None:
+        due = now_us - self.state.checked_us >= RECHECK_SECONDS * 1_000_000
+        if hint is not None and hint.get("assignment") == self.state.last_counter and not due:
             return  # the node says the assignment has not moved
+        if due:  # the poll answer is not signed: now and then trust only what is
+            self.state.checked_us = now_us
+            self._updater().refresh()  # a frozen or rolled-back repository shows here
+            _save(self.folder, self.state)
         raw = self.fetch(f"/v1/devices/{self.state.device}/assignment")
         if raw is None:
             return
@@ -333,6 +347,16 @@ class Agent:
             last_counter=self.state.last_counter,
             target_hashes=hashes,
         )
+        assert info is not None  # verify_assignment refuses a target TUF does not list
+        listed = info.custom if isinstance(info.custom, dict) else {}
+        if listed.get("product") != self.state.product or (
+            listed.get("hardware") != self.state.hardware
+        ):
+            raise AssignmentRefused(
+                "incompatible",
+                f"the repository lists the target for {listed.get('product')} on "
+                f"{listed.get('hardware')}",
+            )  # the offline targets key signed this; the assignment's own fields may lie
         self.state.last_counter = signed["counter"]
         terms = {
             "mode": signed.get("mode", "forced"),
@@ -359,7 +383,7 @@ class Agent:
             "target": signed["target"],
             "sha256": signed["sha256"],
             "length": signed["length"],
-            "version": signed["custom"].get("version"),
+            "version": listed.get("version"),
             "slot": self.state.inactive,
             **terms,
         }

@@ -121,6 +121,8 @@ def verify_licenses(
 ) -> dict[str, Any]:
     """The signed list, if it is from ``issuer``, for ``device``, and not older than one the
     device already holds (``not_before_us``: its ``as_of``); ``LicenseRefused`` otherwise."""
+    if not isinstance(envelope, Mapping):
+        raise LicenseRefused("malformed", "a license list is a JSON object")
     signed = envelope.get("signed")
     signature = envelope.get("signature")
     if not isinstance(signed, dict) or not isinstance(signature, str):
