@@ -20,7 +20,7 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from liquidfab.db.database import store_errors
 from liquidfab.db.tables import devices
@@ -89,8 +89,25 @@ def document_problem(document: Mapping[str, Any]) -> str | None:
     return None
 
 
+# Built once: a device's twin is read and written on every report it sends, the node's
+# most frequent write, and building the statement costs more than running it.
+_GET_DEVICE = select(devices).where(devices.c.did == bindparam("did"))
+_WRITE_TWIN = {
+    field: update(devices)
+    .where(devices.c.did == bindparam("b_did"), devices.c.twin_version == bindparam("b_version"))
+    .values(
+        {
+            field: bindparam("b_document"),
+            "twin_version": bindparam("b_next"),
+            "updated_us": bindparam("b_now"),
+        }
+    )
+    for field in ("desired", "reported")
+}
+
+
 def get_device(conn: Connection, did: str) -> dict[str, Any] | None:
-    row = conn.execute(select(devices).where(devices.c.did == did)).first()
+    row = conn.execute(_GET_DEVICE, {"did": did}).first()
     return dict(row._mapping) if row else None
 
 
@@ -109,10 +126,10 @@ def write_twin(
     cannot both win.
     """
     result = conn.execute(
-        update(devices)
-        .where(devices.c.did == did, devices.c.twin_version == version)
-        .values({field: document, "twin_version": version + 1, "updated_us": now_us})
-    )
+        _WRITE_TWIN[field],
+        {"b_did": did, "b_version": version, "b_document": document, "b_next": version + 1,
+         "b_now": now_us},
+    )  # fmt: skip
     return result.rowcount == 1
 
 

@@ -37,7 +37,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from liquidfab.db.database import store_errors
 from liquidfab.db.tables import rollout_devices, rollouts
@@ -75,16 +75,18 @@ def rollouts_of(conn: Connection, device: str) -> list[str]:
     it has not yet succeeded in them (a paused one still records outcomes, so resuming
     judges them). A device that succeeded is done with the rollout; its later reports
     cost the rollout nothing."""
-    query = (
-        select(rollout_devices.c.rollout_id)
-        .join(rollouts, rollouts.c.id == rollout_devices.c.rollout_id)
-        .where(
-            rollout_devices.c.device == device,
-            rollout_devices.c.status != "succeeded",
-            rollouts.c.state.in_(("running", "paused")),
-        )
+    return [r[0] for r in conn.execute(_ROLLOUTS_OF, {"device": device})]
+
+
+_ROLLOUTS_OF = (  # built once: it runs on every report a device sends
+    select(rollout_devices.c.rollout_id)
+    .join(rollouts, rollouts.c.id == rollout_devices.c.rollout_id)
+    .where(
+        rollout_devices.c.device == bindparam("device"),
+        rollout_devices.c.status != "succeeded",
+        rollouts.c.state.in_(("running", "paused")),
     )
-    return [r[0] for r in conn.execute(query)]
+)
 
 
 def insert_rollout(conn: Connection, row: dict[str, Any]) -> None:
