@@ -117,7 +117,7 @@ _SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 def _sqlite_engine(url: str, *, writer: bool, synchronous: str = "FULL") -> Engine:
     args = {"check_same_thread": False, "timeout": 30}
     # The writer is one connection; readers share a small pool.
-    sizes = {"pool_size": 1, "max_overflow": 0} if writer else {"pool_size": 4, "max_overflow": 8}
+    sizes = {"pool_size": 1, "max_overflow": 0} if writer else {"pool_size": 16, "max_overflow": 32}
     engine = create_engine(url, connect_args=args, **sizes)
 
     @event.listens_for(engine, "connect")
