@@ -62,6 +62,7 @@ class ServedWorld:
     folder: Path
     world: World
     url: str
+    node: Any = None  # the Node serving it, for tests that attach to it (an MQTT bridge)
 
     @property
     def keystore(self) -> Keystore:
@@ -100,7 +101,7 @@ def serve_world(
     thread.start()
     try:
         _wait_healthy(url, thread, failure, timeout)
-        yield ServedWorld(folder=folder, world=load_world(folder), url=url)
+        yield ServedWorld(folder=folder, world=load_world(folder), url=url, node=node)
     finally:
         server.should_exit = True
         thread.join(timeout=10)

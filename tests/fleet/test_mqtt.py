@@ -8,6 +8,7 @@ import json
 import socket
 import threading
 
+import httpx
 import pytest
 
 from liquidfab.fleet.messages import TWIN_REPORTED
@@ -113,3 +114,40 @@ def test_a_message_replayed_through_the_broker_is_not_applied_twice(fleet, bridg
         link.close()
     assert first["seq"] == again["seq"]  # the stored receipt, not a second write
     assert fleet.twin(key)["twin_version"] == 1
+
+
+def test_the_device_command_reports_through_the_broker(tmp_path, broker):
+    from typer.testing import CliRunner
+
+    from browser_support import EXAMPLE_WORLD, serve_world
+    from liquidfab.cli import app
+    from liquidfab.fleet.agent import provision
+    from liquidfab.fleet.messages import REGISTER_DEVICE
+    from liquidfab.identity import SigningKey
+    from liquidfab.protocol import CONTENT_TYPE
+
+    with serve_world(EXAMPLE_WORLD, tmp_path) as world:
+        running = MqttBridge(world.node, broker).start()
+        try:
+            maker, owner = world.keystore.get("voltwerk"), world.keystore.get("ada")
+            version = httpx.get(f"{world.url}/v1/products/com.voltwerk.trail").json()["latest"]
+            key = SigningKey.generate()
+            data = {"did": key.did, "product": "com.voltwerk.trail", "version": version,
+                    "owner": owner.did}  # fmt: skip
+            registration = sign_message(maker, REGISTER_DEVICE, data).to_json()
+            posted = httpx.post(f"{world.url}/v1/messages", content=registration,
+                                headers={"content-type": CONTENT_TYPE})  # fmt: skip
+            assert posted.status_code == 201, posted.text
+            state = tmp_path / "device"
+            provision(state, device_seed=key.seed, director=world.node.did,
+                      product="com.voltwerk.trail", hardware="mcu-a",
+                      root=httpx.get(f"{world.url}/tuf/metadata/1.root.json").content,
+                      factory_image=b"factory", factory_version="1.0.0")  # fmt: skip
+            run = CliRunner().invoke(app, ["device", "run", "--state", str(state), "--node",
+                                           world.url, "--mqtt", broker, "--once"])  # fmt: skip
+            assert run.exit_code == 0 and "IDLE: running 1.0.0" in run.output, run.output
+            twin = httpx.get(f"{world.url}/v1/devices/{key.did}/twin").json()
+            assert twin["reported"]["firmware"] == "1.0.0"
+            assert running.received >= 1  # the report came through the broker
+        finally:
+            running.stop()
