@@ -48,6 +48,7 @@ __all__ = [
     "MODES",
     "STATES",
     "advance",
+    "complete",
     "get_rollout",
     "list_rollouts",
     "population_query",
@@ -68,6 +69,18 @@ def get_rollout(conn: Connection, rollout_id: str) -> dict[str, Any] | None:
 def list_rollouts(conn: Connection, limit: int = 100) -> list[dict[str, Any]]:
     query = select(rollouts).order_by(rollouts.c.created_us.desc()).limit(limit)
     return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def complete(rollout: dict[str, Any]) -> bool:
+    """Whether a running rollout has reached its whole population and every device it
+    assigned has finished. It stays running, so devices registered later still join."""
+    return (
+        rollout["state"] == "running"
+        and rollout["wave"] == len(rollout["waves"]) - 1
+        and rollout["population"] > 0
+        and rollout["assigned"] >= rollout["population"]
+        and rollout["succeeded"] + rollout["failed"] >= rollout["assigned"]
+    )
 
 
 def rollouts_of(conn: Connection, device: str) -> list[str]:

@@ -24,11 +24,13 @@ from liquidfab.db.tables import devices, rollout_devices
 from liquidfab.db.tables import rollouts as rollouts_table
 from liquidfab.fleet import director, registry, rollouts
 from liquidfab.fleet.messages import ROLLOUT_CONTROL
+from liquidfab.node.pages import templates
 from liquidfab.node.pages_production import display_names, render_page
 
 __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
+templates.env.globals["complete"] = rollouts.complete
 PAGE = 50
 ROLLOUTS_SHOWN = 100
 FAILED_SHOWN = 50

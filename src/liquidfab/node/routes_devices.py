@@ -175,6 +175,9 @@ class RolloutOut(BaseModel):
     succeeded: int
     failed: int
     state: str = Field(description="running, paused or aborted.")
+    complete: bool = Field(
+        False, description="Running, its whole population assigned and every device finished."
+    )
     wave: int = Field(description="The current wave's index.")
     reason: str | None = Field(description="Why it paused, when it did by itself.")
     created_us: int
@@ -188,7 +191,8 @@ class RolloutOut(BaseModel):
 def list_rollouts(
     request: Request, limit: Annotated[int, Query(ge=1, le=1000), Whole] = 100
 ) -> list[dict[str, Any]]:
-    return request.app.state.node.database.read(lambda c: rollouts.list_rollouts(c, limit))
+    rows = request.app.state.node.database.read(lambda c: rollouts.list_rollouts(c, limit))
+    return [{**row, "complete": rollouts.complete(row)} for row in rows]
 
 
 @router.get(
@@ -202,7 +206,10 @@ def get_rollout(
 ) -> dict[str, Any]:
     def load(conn: Any) -> dict[str, Any] | None:
         row = rollouts.get_rollout(conn, rollout_id)
-        return None if row is None else {**row, "progress": rollouts.progress(conn, rollout_id)}
+        if row is None:
+            return None
+        return {**row, "complete": rollouts.complete(row),
+                "progress": rollouts.progress(conn, rollout_id)}  # fmt: skip
 
     row = request.app.state.node.database.read(load)
     if row is None:
