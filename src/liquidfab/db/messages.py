@@ -33,6 +33,11 @@ _GET_MANY = select(messages).where(
     messages.c.source == bindparam("source"),
     messages.c.msg_id.in_(bindparam("ids", expanding=True)),
 )
+# one id from a source, the common case (every device signs its own reports): a plain
+# equality needs none of the expanding IN's per-call compilation
+_GET_ONE = select(messages).where(
+    messages.c.source == bindparam("source"), messages.c.msg_id == bindparam("msg_id")
+)
 _INSERT = insert(messages).returning(messages.c.seq)
 _LOOKUP_CHUNK = 500  # ids per IN list, well inside every driver's cap on bound values
 
@@ -67,6 +72,11 @@ def get_messages(
         by_source.setdefault(source, []).append(msg_id)
     found: dict[tuple[str, str], dict[str, Any]] = {}
     for source, ids in by_source.items():
+        if len(ids) == 1:
+            row = conn.execute(_GET_ONE, {"source": source, "msg_id": ids[0]}).first()
+            if row is not None:
+                found[(row.source, row.msg_id)] = dict(row._mapping)
+            continue
         for start in range(0, len(ids), _LOOKUP_CHUNK):
             params = {"source": source, "ids": ids[start : start + _LOOKUP_CHUNK]}
             for row in conn.execute(_GET_MANY, params):
