@@ -3,6 +3,7 @@ windows, named groups, and the poll answer that tells a device something moved."
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -219,3 +220,18 @@ def test_the_rollout_counters_agree_with_its_devices(fleet):
     assert "complete: every device it selects" in fleet.client.get("/rollouts/r-1").text
     folder, _ = fleet.device("late")
     assert not fleet.rollout()["complete"]  # a device registered later is assigned
+
+
+def test_a_poll_answer_that_hides_new_work_is_seen_through_within_the_hour(fleet):
+    folder, key = fleet.device()
+    agent = fleet.agent(folder)
+    assert agent.poll() == "IDLE"
+    stale = fleet.fetch(f"/v1/devices/{key.did}/poll")
+    fleet.assign(key, fleet.publish("trail/fw-1.1.0.bin", b"firmware 1.1.0", "1.1.0"))
+    real = agent.fetch
+    forged = json.dumps({**json.loads(stale), "sleep_seconds": 10**9}).encode()
+    agent.fetch = lambda path: forged if path.endswith("/poll") else real(path)
+    now = time.time_ns() // 1000
+    assert agent.poll(now_us=now) == "IDLE"  # the unsigned answer hides the work for now
+    assert agent.sleep_seconds == 3600  # and cannot put the device to sleep for long
+    assert agent.poll(now_us=now + 3601 * 1_000_000) == "COMMITTED"  # the hourly check

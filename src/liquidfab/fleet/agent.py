@@ -129,7 +129,9 @@ def provision(
     (folder / "metadata").mkdir(exist_ok=True)
     (folder / "metadata" / "root.json").write_bytes(root)
     key = SigningKey(device_seed)
-    state = AgentState(device=key.did, director=director, product=product, hardware=hardware)
+    fresh = time.time_ns() // 1000  # its TUF root came from the node just now
+    state = AgentState(device=key.did, director=director, product=product, hardware=hardware,
+                       checked_us=fresh)  # fmt: skip
     slot = folder / "slots" / "a"
     slot.mkdir(parents=True, exist_ok=True)
     (slot / "image").write_bytes(factory_image)

@@ -432,7 +432,6 @@ async def _run(devices: list[_Device], node: NodeProcess, info: Any, keystore: A
         raise LiquidfabError(f"the rollout was refused: {answer.get('detail')}")
     series: list[dict[str, Any]] = []
     outcome, status = "timed out", {}
-    paused_at: float | None = None
     while time.monotonic() - started < settings.timeout_seconds:
         await asyncio.sleep(1.0)
         status = await loop.run_in_executor(
@@ -446,11 +445,9 @@ async def _run(devices: list[_Device], node: NodeProcess, info: Any, keystore: A
             on_sample(sample)
         settled = counts["updating"] == 0 and counts["off"] == 0
         finished = status["succeeded"] + status["failed"] == status["assigned"]
-        if status["state"] == "paused":  # the devices assigned before the pause finish
-            paused_at = paused_at or time.monotonic()
-            if (settled and finished) or time.monotonic() - paused_at > 120:
-                outcome = "paused"
-                break
+        if status["state"] == "paused" and settled and finished:
+            outcome = "paused"  # and the devices assigned before the pause have finished
+            break
         elif status["assigned"] == status["population"] and finished and settled:
             outcome = "completed"
             break
