@@ -53,10 +53,9 @@ def plot_states(report: SimulationReport, path: Path) -> None:
     axes.set_ylim(0, report.settings["devices"])
     axes.set_xlabel("seconds since the rollout started")
     axes.set_ylabel("devices")
-    rollout = report.rollout
     axes.set_title(
         f"{report.settings['devices']:,} devices over {report.settings['transport'].upper()}: "
-        f"rollout {rollout.get('state')}, {report.outcome}",
+        f"rollout {report.outcome}",
         fontsize=11,
     )
     axes.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, frameon=False)
