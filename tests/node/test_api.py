@@ -158,6 +158,10 @@ def test_well_known_names_versions_types_and_limits(client, node):
         "org.liquidfab.fleet.rollout-control",
         "org.liquidfab.fleet.twin-desired",
         "org.liquidfab.fleet.twin-reported",
+        "org.liquidfab.market.claim",
+        "org.liquidfab.market.transfer",
+        "org.liquidfab.market.accept",
+        "org.liquidfab.market.publishers",
     }
     assert doc["limits"]["max_message_bytes"] == node.limits.max_message_bytes
 

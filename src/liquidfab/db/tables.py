@@ -50,6 +50,7 @@ __all__ = [
     "stock_lots",
     "supply_contracts",
     "supply_events",
+    "territories",
     "transfers",
     "units",
 ]
@@ -510,4 +511,20 @@ entitlements = Table(
     Column("revoked_us", BigInteger, nullable=True),
     Column("revoked_by", String(500), nullable=True),
     Index("ix_entitlements_device", "device", "feature"),
+)
+
+# Market territories: a namespace (@name) a creator claims; its skeleton (what it looks
+# like) is unique, so no two confusable names are both claimed.
+territories = Table(
+    "territories",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("skeleton", String(40), nullable=False, unique=True),
+    Column("owner", String(200), nullable=False),
+    Column("publishers", JSON, nullable=False),  # co-publishers' dids, besides the owner
+    Column("offered_to", String(200), nullable=True),  # a transfer the owner offered
+    Column("claimed_by", String(500), nullable=False),
+    Column("claimed_us", BigInteger, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+    Index("ix_territories_owner", "owner"),
 )

@@ -16,6 +16,7 @@ from liquidfab.node.problems import PROBLEM_JSON, install_problem_handlers
 from liquidfab.node.routes_devices import router as devices_router
 from liquidfab.node.routes_factories import router as factories_router
 from liquidfab.node.routes_ledger import router as ledger_router
+from liquidfab.node.routes_market import router as market_router
 from liquidfab.node.routes_messages import envelope_schema
 from liquidfab.node.routes_messages import router as messages_router
 from liquidfab.node.routes_orders import router as orders_router
@@ -65,6 +66,7 @@ def create_app(node: Node) -> FastAPI:
     app.include_router(runs_router)
     app.include_router(devices_router)
     app.include_router(tuf_router)
+    app.include_router(market_router)
     app.include_router(production_pages)
     app.include_router(fleet_pages)
     install_pages(app)

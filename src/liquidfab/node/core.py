@@ -23,6 +23,7 @@ from liquidfab.identity import Keystore, SigningKey
 from liquidfab.ledger import Ledger, LedgerInfo
 from liquidfab.ledger.messages import MINT, OPEN_ACCOUNT, add_ledger_types, apply_settlement
 from liquidfab.ledger.service import maybe_checkpoint
+from liquidfab.market.messages import add_market_types
 from liquidfab.node.factories import FactoryShelf
 from liquidfab.node.products import Shelf
 from liquidfab.product import Product
@@ -50,6 +51,7 @@ def build_registry() -> Registry:
     add_production_types(registry)
     add_supply_types(registry)
     add_fleet_types(registry)
+    add_market_types(registry)
     return registry
 
 

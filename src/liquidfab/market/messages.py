@@ -1,0 +1,170 @@
+"""The market's territory messages: claim, transfer, accept and publishers.
+
+``org.liquidfab.market.claim`` (any registered participant) claims ``@name``; the first
+claim wins, and a name confusable with a claimed one (``names.skeleton``) is refused.
+A territory changes hands only with both parties' signatures: its owner signs
+``org.liquidfab.market.transfer`` naming the new owner (or none, to withdraw the offer),
+and the new owner signs ``org.liquidfab.market.accept``. The owner names co-publishers
+with ``org.liquidfab.market.publishers``; a transfer clears them, as the new owner
+chooses their own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from liquidfab.db import participants as directory
+from liquidfab.errors import Refused
+from liquidfab.market import territories
+from liquidfab.market.names import name_problem, skeleton
+from liquidfab.protocol.registry import Context, MessageType, Registry
+
+__all__ = [
+    "ACCEPT",
+    "CLAIM",
+    "PUBLISHERS",
+    "TRANSFER",
+    "Accept",
+    "Claim",
+    "Publishers",
+    "Transfer",
+    "add_market_types",
+]
+
+CLAIM = "org.liquidfab.market.claim"
+TRANSFER = "org.liquidfab.market.transfer"
+ACCEPT = "org.liquidfab.market.accept"
+PUBLISHERS = "org.liquidfab.market.publishers"
+MAX_PUBLISHERS = 20
+
+
+class Claim(BaseModel):
+    """Payload of claim."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    territory: str = Field(min_length=1, max_length=40, description="@name")
+
+
+class Transfer(BaseModel):
+    """Payload of transfer: the owner offers the territory (to: null withdraws)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    territory: str = Field(min_length=1, max_length=40)
+    to: str | None = Field(max_length=200, description="The new owner's did, or null.")
+
+
+class Accept(BaseModel):
+    """Payload of accept: the one offered the territory takes it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    territory: str = Field(min_length=1, max_length=40)
+
+
+class Publishers(BaseModel):
+    """Payload of publishers: co-publishers added and removed by the owner."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    territory: str = Field(min_length=1, max_length=40)
+    add: list[str] = Field(default_factory=list, max_length=MAX_PUBLISHERS)
+    remove: list[str] = Field(default_factory=list, max_length=MAX_PUBLISHERS)
+
+
+def _owned(ctx: Context, name: str) -> dict[str, Any]:
+    row = territories.get_territory(ctx.conn, name)
+    if row is None:
+        raise Refused("not-found", f"no territory {name}.", 404)
+    if ctx.signer != row["owner"]:
+        raise Refused("unauthorized", f"only the owner of {name} does that.", 403)
+    return row
+
+
+def _registered(ctx: Context, did: str) -> None:
+    if directory.get_participant(ctx.conn, did) is None:
+        raise Refused("not-found", f"{did} is not registered here.", 404)
+
+
+def _claim(ctx: Context) -> dict[str, Any]:
+    p: Claim = ctx.payload
+    problem = name_problem(p.territory)
+    if problem is not None:
+        raise Refused("malformed", f"{problem}.", 400)
+    taken = territories.get_territory(ctx.conn, p.territory)
+    if taken is not None:
+        raise Refused("conflict", f"{p.territory} belongs to {taken['owner']}.", 409)
+    shape = skeleton(p.territory)
+    alike = territories.with_skeleton(ctx.conn, shape)
+    if alike is not None:
+        raise Refused(
+            "confusable", f"{p.territory} could be mistaken for {alike['name']}, which is taken.",
+            409, extra={"existing": alike["name"]},
+        )  # fmt: skip
+    territories.insert_territory(
+        ctx.conn,
+        {"name": p.territory, "skeleton": shape, "owner": ctx.signer, "publishers": [],
+         "offered_to": None, "claimed_by": f"{ctx.envelope.source} {ctx.envelope.id}",
+         "claimed_us": ctx.now_us, "updated_us": ctx.now_us},
+    )  # fmt: skip
+    return {"territory": p.territory, "owner": ctx.signer}
+
+
+def _transfer(ctx: Context) -> dict[str, Any]:
+    p: Transfer = ctx.payload
+    row = _owned(ctx, p.territory)
+    if p.to is not None:
+        _registered(ctx, p.to)
+        if p.to == row["owner"]:
+            raise Refused("malformed", "a territory is offered to someone else.", 400)
+    territories.set_territory(ctx.conn, p.territory, ctx.now_us, offered_to=p.to)
+    return {"territory": p.territory, "offered_to": p.to}
+
+
+def _accept(ctx: Context) -> dict[str, Any]:
+    p: Accept = ctx.payload
+    row = territories.get_territory(ctx.conn, p.territory)
+    if row is None:
+        raise Refused("not-found", f"no territory {p.territory}.", 404)
+    if row["offered_to"] != ctx.signer:
+        raise Refused("unauthorized", f"{p.territory} was not offered to you.", 403)
+    territories.set_territory(
+        ctx.conn, p.territory, ctx.now_us, owner=ctx.signer, offered_to=None, publishers=[]
+    )
+    return {"territory": p.territory, "owner": ctx.signer, "previous": row["owner"]}
+
+
+def _publishers(ctx: Context) -> dict[str, Any]:
+    p: Publishers = ctx.payload
+    row = _owned(ctx, p.territory)
+    for did in p.add:
+        _registered(ctx, did)
+    current = [d for d in row["publishers"] if d not in p.remove]
+    current += [d for d in dict.fromkeys(p.add) if d not in current and d != row["owner"]]
+    if len(current) > MAX_PUBLISHERS:
+        raise Refused("too-large", f"a territory has at most {MAX_PUBLISHERS} co-publishers.", 413)
+    territories.set_territory(ctx.conn, p.territory, ctx.now_us, publishers=current)
+    return {"territory": p.territory, "publishers": current}
+
+
+def add_market_types(registry_: Registry) -> None:
+    """Register the market's message types in ``registry_``."""
+    for type_, payload, handler, summary in (
+        (CLAIM, Claim, _claim, "Claim a territory, @name: the first claim wins, and a name "
+         "confusable with a claimed one is refused."),
+        (TRANSFER, Transfer, _transfer, "The owner offers a territory to another "
+         "participant (or withdraws the offer)."),
+        (ACCEPT, Accept, _accept, "Take a territory offered to you: with the owner's offer, "
+         "both parties have signed."),
+        (PUBLISHERS, Publishers, _publishers, "The owner adds and removes a territory's "
+         "co-publishers."),
+    ):  # fmt: skip
+        registry_.add(
+            MessageType(
+                type=type_, payload=payload, handler=handler, summary=summary,
+                settlement="forbidden",
+            )
+        )  # fmt: skip

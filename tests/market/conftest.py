@@ -1,0 +1,24 @@
+"""Fixtures of the market tests: a served copy of the e-bike world."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from liquidfab.node import create_app, open_world_node
+from liquidfab.node.world import load_world
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "ebike"
+
+
+@pytest.fixture
+def world(tmp_path):
+    folder = tmp_path / "ebike"
+    shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns("keys", "state"))
+    node = open_world_node(folder)
+    with TestClient(create_app(node)) as client:
+        yield node, client, load_world(folder).keystore(folder)
+    node.close()
