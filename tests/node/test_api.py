@@ -162,6 +162,7 @@ def test_well_known_names_versions_types_and_limits(client, node):
         "org.liquidfab.market.transfer",
         "org.liquidfab.market.accept",
         "org.liquidfab.market.publishers",
+        "org.liquidfab.market.fee-schedule",
     }
     assert doc["limits"]["max_message_bytes"] == node.limits.max_message_bytes
 

@@ -29,6 +29,7 @@ __all__ = [
     "entitlements",
     "factory_layout_versions",
     "factory_layouts",
+    "fee_schedules",
     "ledger_chain",
     "ledger_checkpoints",
     "ledger_failed",
@@ -527,4 +528,18 @@ territories = Table(
     Column("claimed_us", BigInteger, nullable=False),
     Column("updated_us", BigInteger, nullable=False),
     Index("ix_territories_owner", "owner"),
+)
+
+# The market's fee schedule: how a sale splits between creator, manufacturer and
+# platform, in basis points. Versions only grow; each takes effect after a notice period.
+fee_schedules = Table(
+    "fee_schedules",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("creator_bp", Integer, nullable=False),
+    Column("manufacturer_bp", Integer, nullable=False),
+    Column("platform_bp", Integer, nullable=False),
+    Column("effective_us", BigInteger, nullable=False),
+    Column("published_by", String(500), nullable=False),
+    Column("published_us", BigInteger, nullable=False),
 )

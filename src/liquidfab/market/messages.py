@@ -1,4 +1,5 @@
-"""The market's territory messages: claim, transfer, accept and publishers.
+"""The market's messages: territories (claim, transfer, accept, publishers) and the fee
+schedule (see ``fees``).
 
 ``org.liquidfab.market.claim`` (any registered participant) claims ``@name``; the first
 claim wins, and a name confusable with a claimed one (``names.skeleton``) is refused.
@@ -17,17 +18,19 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from liquidfab.db import participants as directory
 from liquidfab.errors import Refused
-from liquidfab.market import territories
+from liquidfab.market import fees, territories
 from liquidfab.market.names import name_problem, skeleton
 from liquidfab.protocol.registry import Context, MessageType, Registry
 
 __all__ = [
     "ACCEPT",
     "CLAIM",
+    "FEE_SCHEDULE",
     "PUBLISHERS",
     "TRANSFER",
     "Accept",
     "Claim",
+    "FeeScheduleChange",
     "Publishers",
     "Transfer",
     "add_market_types",
@@ -37,6 +40,8 @@ CLAIM = "org.liquidfab.market.claim"
 TRANSFER = "org.liquidfab.market.transfer"
 ACCEPT = "org.liquidfab.market.accept"
 PUBLISHERS = "org.liquidfab.market.publishers"
+FEE_SCHEDULE = "org.liquidfab.market.fee-schedule"
+_AUTHORITY_ROLES = frozenset({"node", "operator"})
 MAX_PUBLISHERS = 20
 
 
@@ -73,6 +78,18 @@ class Publishers(BaseModel):
     territory: str = Field(min_length=1, max_length=40)
     add: list[str] = Field(default_factory=list, max_length=MAX_PUBLISHERS)
     remove: list[str] = Field(default_factory=list, max_length=MAX_PUBLISHERS)
+
+
+class FeeScheduleChange(BaseModel):
+    """Payload of fee-schedule: the next version of the split, and when it takes effect."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(ge=1, description="One above the last published.")
+    creator_bp: int = Field(ge=0, le=fees.BASIS, description="Basis points (1/100 of a %).")
+    manufacturer_bp: int = Field(ge=0, le=fees.BASIS)
+    platform_bp: int = Field(ge=0, le=fees.BASIS)
+    effective_us: int = Field(ge=0, description=f"At least {fees.NOTICE_DAYS} days ahead.")
 
 
 def _owned(ctx: Context, name: str) -> dict[str, Any]:
@@ -150,6 +167,35 @@ def _publishers(ctx: Context) -> dict[str, Any]:
     return {"territory": p.territory, "publishers": current}
 
 
+def _fee_schedule(ctx: Context) -> dict[str, Any]:
+    p: FeeScheduleChange = ctx.payload
+    signer = directory.get_participant(ctx.conn, ctx.signer)
+    if signer is None or signer["role"] not in _AUTHORITY_ROLES:
+        raise Refused("unauthorized", "an operator publishes the fee schedule.", 403)
+    if p.creator_bp + p.manufacturer_bp + p.platform_bp != fees.BASIS:
+        raise Refused("malformed", f"the shares add up to {fees.BASIS} basis points.", 400)
+    last = fees.latest(ctx.conn)
+    if p.version != last.version + 1:
+        raise Refused(
+            "stale-version", f"the next fee schedule is version {last.version + 1}.", 409,
+            extra={"current": last.version},
+        )  # fmt: skip
+    earliest = max(ctx.now_us + fees.NOTICE_DAYS * 86_400_000_000, last.effective_us)
+    if p.effective_us < earliest:
+        raise Refused(
+            "notice-too-short",
+            f"a fee change takes effect {fees.NOTICE_DAYS} days after it is published at the "
+            f"earliest (and not before the last change): from {earliest} µs.",
+            422, extra={"earliest_us": earliest},
+        )  # fmt: skip
+    fees.insert_schedule(
+        ctx.conn,
+        {**p.model_dump(), "published_by": f"{ctx.envelope.source} {ctx.envelope.id}",
+         "published_us": ctx.now_us},
+    )  # fmt: skip
+    return {**p.model_dump(), "in_force_now": fees.in_force(ctx.conn, ctx.now_us).version}
+
+
 def add_market_types(registry_: Registry) -> None:
     """Register the market's message types in ``registry_``."""
     for type_, payload, handler, summary in (
@@ -161,6 +207,8 @@ def add_market_types(registry_: Registry) -> None:
          "both parties have signed."),
         (PUBLISHERS, Publishers, _publishers, "The owner adds and removes a territory's "
          "co-publishers."),
+        (FEE_SCHEDULE, FeeScheduleChange, _fee_schedule, "An operator publishes the next "
+         "version of the market's fee split; it takes effect after the notice period."),
     ):  # fmt: skip
         registry_.add(
             MessageType(

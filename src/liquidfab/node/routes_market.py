@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from liquidfab.errors import ProtocolError
-from liquidfab.market import territories
+from liquidfab.market import fees, territories
 from liquidfab.node.models import Problem
 from liquidfab.node.params import Whole
 from liquidfab.node.problems import PROBLEM_JSON
@@ -52,3 +53,22 @@ def get_territory(request: Request, name: Annotated[str, Path(max_length=40)]) -
     if row is None:
         raise ProtocolError("not-found", f"no territory {name}.", 404)
     return row
+
+
+class FeesOut(BaseModel):
+    in_force: dict[str, Any] = Field(description="The split governing a sale now (basis points).")
+    announced: list[dict[str, Any]] = Field(description="Published changes not yet in force.")
+    notice_days: int = Field(description="How long after publication a change may take effect.")
+
+
+@router.get("/v1/market/fees", response_model=FeesOut, summary="The market's fee schedule")
+def get_fees(request: Request) -> dict[str, Any]:
+    now_us = time.time_ns() // 1000
+
+    def load(conn: Any) -> dict[str, Any]:
+        current = fees.in_force(conn, now_us)
+        later = [s.document() for s in fees.schedules(conn) if s.effective_us > now_us]
+        return {"in_force": current.document(), "announced": later,
+                "notice_days": fees.NOTICE_DAYS}  # fmt: skip
+
+    return request.app.state.node.database.read(load)

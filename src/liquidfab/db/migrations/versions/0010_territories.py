@@ -1,4 +1,5 @@
-"""market territories: namespaces creators claim, with their owner and co-publishers
+"""market territories: namespaces creators claim, with their owner and co-publishers;
+the market's fee schedules
 
 Revision ID: 0010
 Revises: 0009
@@ -27,8 +28,19 @@ def upgrade() -> None:
         sa.Column("updated_us", sa.BigInteger, nullable=False),
     )
     op.create_index("ix_territories_owner", "territories", ["owner"])
+    op.create_table(
+        "fee_schedules",
+        sa.Column("version", sa.Integer, primary_key=True),
+        sa.Column("creator_bp", sa.Integer, nullable=False),
+        sa.Column("manufacturer_bp", sa.Integer, nullable=False),
+        sa.Column("platform_bp", sa.Integer, nullable=False),
+        sa.Column("effective_us", sa.BigInteger, nullable=False),
+        sa.Column("published_by", sa.String(500), nullable=False),
+        sa.Column("published_us", sa.BigInteger, nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("fee_schedules")
     op.drop_index("ix_territories_owner", table_name="territories")
     op.drop_table("territories")
