@@ -16,9 +16,11 @@ from liquidfab.db.database import store_errors
 from liquidfab.db.tables import participants
 
 __all__ = [
+    "AUTHORITY_ROLES",
     "count_participants",
     "get_participant",
     "insert_participant",
+    "is_authority",
     "list_participants",
     "registered_among",
     "update_participant",
@@ -41,6 +43,15 @@ def insert_participant(conn: Connection, row: dict[str, Any]) -> None:
 def get_participant(conn: Connection, did: str) -> dict[str, Any] | None:
     row = conn.execute(_GET, {"did": did}).first()
     return dict(row._mapping) if row else None
+
+
+AUTHORITY_ROLES = frozenset({"node", "operator"})
+
+
+def is_authority(conn: Connection, did: str) -> bool:
+    """Whether ``did`` is the node or an operator: who may act for anyone on this node."""
+    participant = get_participant(conn, did)
+    return participant is not None and participant["role"] in AUTHORITY_ROLES
 
 
 def registered_among(conn: Connection, dids: Iterable[str]) -> set[str]:

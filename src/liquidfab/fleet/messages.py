@@ -66,7 +66,6 @@ ENTITLEMENT_REVOKE = "org.liquidfab.fleet.entitlement-revoke"
 REGISTER_DEVICE = "org.liquidfab.fleet.register-device"
 TWIN_DESIRED = "org.liquidfab.fleet.twin-desired"
 TWIN_REPORTED = "org.liquidfab.fleet.twin-reported"
-_AUTHORITY_ROLES = frozenset({"node", "operator"})
 
 AttributeValue = str | int | float | bool
 
@@ -115,10 +114,7 @@ def _assign(ctx: Context) -> dict[str, Any]:
     device = registry.get_device(ctx.conn, p.device)
     if device is None:
         raise Refused("not-found", f"no device {p.device}.", 404)
-    signer = directory.get_participant(ctx.conn, ctx.signer)
-    if ctx.signer != device["manufacturer"] and (
-        signer is None or signer["role"] not in _AUTHORITY_ROLES
-    ):
+    if ctx.signer != device["manufacturer"] and not directory.is_authority(ctx.conn, ctx.signer):
         raise Refused(
             "unauthorized", "the device's manufacturer or an operator assigns its software.", 403
         )
@@ -279,8 +275,7 @@ def _revoke(ctx: Context) -> dict[str, Any]:
     if row is None:
         raise Refused("not-found", f"no entitlement {p.entitlement}.", 404)
     device = registry.get_device(ctx.conn, row["device"])
-    signer = directory.get_participant(ctx.conn, ctx.signer)
-    authority = signer is not None and signer["role"] in _AUTHORITY_ROLES
+    authority = directory.is_authority(ctx.conn, ctx.signer)
     if device is None or (ctx.signer != device["manufacturer"] and not authority):
         raise Refused("unauthorized", "the manufacturer or an operator revokes.", 403)
     if row["revoked_us"] is not None:
@@ -370,9 +365,8 @@ def _twin(ctx: Context, field: str) -> dict[str, Any]:
         if ctx.signer != device["did"]:
             raise Refused("unauthorized", "only the device itself reports its state.", 403)
     else:
-        signer = directory.get_participant(ctx.conn, ctx.signer)
         allowed = ctx.signer in (device["owner"], device["manufacturer"]) or (
-            signer is not None and signer["role"] in _AUTHORITY_ROLES
+            directory.is_authority(ctx.conn, ctx.signer)
         )
         if not allowed:
             raise Refused(

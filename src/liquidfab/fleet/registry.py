@@ -28,6 +28,7 @@ from liquidfab.db.tables import devices
 __all__ = [
     "MAX_DEPTH",
     "MAX_DOCUMENT_BYTES",
+    "attributes_match",
     "count_matching",
     "delta",
     "document_problem",
@@ -106,6 +107,12 @@ _WRITE_TWIN = {
 }
 
 
+def attributes_match(attributes: Mapping[str, Any] | None, wanted: Mapping[str, str]) -> bool:
+    """Whether a device's attributes hold every wanted value (compared as text)."""
+    attrs = attributes or {}
+    return all(k in attrs and str(attrs[k]) == v for k, v in wanted.items())
+
+
 def get_device(conn: Connection, did: str) -> dict[str, Any] | None:
     row = conn.execute(_GET_DEVICE, {"did": did}).first()
     return dict(row._mapping) if row else None
@@ -162,8 +169,7 @@ def list_devices(
     # attributes are JSON; matching in Python keeps one query for SQLite and PostgreSQL
     out: list[dict[str, Any]] = []
     for row in conn.execute(query).yield_per(500):
-        attrs = row.attributes or {}
-        if all(k in attrs and str(attrs[k]) == v for k, v in wanted.items()):
+        if attributes_match(row.attributes, wanted):
             out.append(dict(row._mapping))
             if len(out) >= limit:
                 break
@@ -184,8 +190,7 @@ def matching(
         query = query.where(devices.c.version == version)
     wanted = dict(attributes or {})
     for did, attrs in conn.execute(query.order_by(devices.c.did)).yield_per(1000):
-        attrs = attrs or {}
-        if all(k in attrs and str(attrs[k]) == v for k, v in wanted.items()):
+        if attributes_match(attrs, wanted):
             yield did
 
 

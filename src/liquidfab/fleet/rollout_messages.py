@@ -39,7 +39,6 @@ ROLLOUT = "org.liquidfab.fleet.rollout"
 ROLLOUT_CONTROL = "org.liquidfab.fleet.rollout-control"
 GROUP = "org.liquidfab.fleet.group"
 CONSENT = "org.liquidfab.fleet.consent"
-AUTHORITY_ROLES = frozenset({"node", "operator"})
 AttributeValue = str | int | float | bool
 _ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$"
 
@@ -150,8 +149,7 @@ class Consent(BaseModel):
 
 def _may_manage(ctx: Context, product: str) -> None:
     owner = catalog.get_product(ctx.conn, product)
-    signer = directory.get_participant(ctx.conn, ctx.signer)
-    is_authority = signer is not None and signer["role"] in AUTHORITY_ROLES
+    is_authority = directory.is_authority(ctx.conn, ctx.signer)
     if owner is None:
         raise Refused("not-found", f"this node holds no product {product}.", 404)
     if ctx.signer != owner["manufacturer"] and not is_authority:

@@ -41,7 +41,6 @@ TRANSFER = "org.liquidfab.market.transfer"
 ACCEPT = "org.liquidfab.market.accept"
 PUBLISHERS = "org.liquidfab.market.publishers"
 FEE_SCHEDULE = "org.liquidfab.market.fee-schedule"
-_AUTHORITY_ROLES = frozenset({"node", "operator"})
 MAX_PUBLISHERS = 20
 
 
@@ -169,8 +168,7 @@ def _publishers(ctx: Context) -> dict[str, Any]:
 
 def _fee_schedule(ctx: Context) -> dict[str, Any]:
     p: FeeScheduleChange = ctx.payload
-    signer = directory.get_participant(ctx.conn, ctx.signer)
-    if signer is None or signer["role"] not in _AUTHORITY_ROLES:
+    if not directory.is_authority(ctx.conn, ctx.signer):
         raise Refused("unauthorized", "an operator publishes the fee schedule.", 403)
     if p.creator_bp + p.manufacturer_bp + p.platform_bp != fees.BASIS:
         raise Refused("malformed", f"the shares add up to {fees.BASIS} basis points.", 400)

@@ -50,12 +50,6 @@ def _firmware(value: Any) -> str:
     return "unknown" if value is None or value == "" else str(value)
 
 
-def _matches(attributes: Mapping[str, Any] | None, wanted: Mapping[str, str]) -> bool:
-    """The registry's rule: every wanted attribute present and equal as text."""
-    attrs = attributes or {}
-    return all(k in attrs and str(attrs[k]) == v for k, v in wanted.items())
-
-
 def _attributes(items: list[str]) -> tuple[dict[str, str], str | None]:
     """``name=value`` items as a dict (empty form fields skipped), and what was malformed."""
     wanted: dict[str, str] = {}
@@ -92,7 +86,7 @@ def _census(
     versions: Counter[tuple[str, str]] = Counter()
     running: Counter[str] = Counter()
     for product_id, ver, attributes, fw in conn.execute(query).yield_per(500):
-        if _matches(attributes, wanted):
+        if registry.attributes_match(attributes, wanted):
             versions[(product_id, ver)] += 1
             running[_firmware(fw)] += 1
     total = conn.execute(select(func.count()).select_from(devices)).scalar_one()

@@ -35,7 +35,6 @@ _NOT_FOUND = {404: {"model": Problem, "content": {PROBLEM_JSON: {}}}}
 SerialPath = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 SIGNATURE_HEADER = "Liquidfab-Signature"
 READ_CONTEXT = "liquidfab-read-v1"
-_AUTHORITY_ROLES = frozenset({"node", "operator"})
 
 
 def read_signature_bytes(node_did: str, method: str, path: str, created: int) -> bytes:
@@ -79,8 +78,7 @@ def tier_of(request: Request, conn: Any, unit: dict[str, Any], did: str | None) 
     node = request.app.state.node
     if did == node.did or did in node.settings.operators or did == unit["manufacturer"]:
         return "authority"
-    participant = directory.get_participant(conn, did)
-    if participant is not None and participant["role"] in _AUTHORITY_ROLES:
+    if directory.is_authority(conn, did):
         return "authority"
     if did == unit["customer"]:
         return "owner"
