@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from market_support import Market
 
 from liquidfab.node import create_app, open_world_node
 from liquidfab.node.world import load_world
@@ -15,10 +16,21 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "ebike"
 
 
 @pytest.fixture
-def world(tmp_path):
+def served(tmp_path):
     folder = tmp_path / "ebike"
     shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns("keys", "state"))
     node = open_world_node(folder)
     with TestClient(create_app(node)) as client:
-        yield node, client, load_world(folder).keystore(folder)
+        yield folder, node, client
     node.close()
+
+
+@pytest.fixture
+def world(served):
+    folder, node, client = served
+    return node, client, load_world(folder).keystore(folder)
+
+
+@pytest.fixture
+def market(served, tmp_path) -> Market:
+    return Market(*served, tmp_path)

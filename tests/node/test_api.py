@@ -163,6 +163,14 @@ def test_well_known_names_versions_types_and_limits(client, node):
         "org.liquidfab.market.accept",
         "org.liquidfab.market.publishers",
         "org.liquidfab.market.fee-schedule",
+        "org.liquidfab.market.listing",
+        "org.liquidfab.market.publish",
+        "org.liquidfab.market.buy",
+        "org.liquidfab.market.subscribe",
+        "org.liquidfab.market.cancel",
+        "org.liquidfab.market.bill",
+        "org.liquidfab.market.usage",
+        "org.liquidfab.market.settle-usage",
     }
     assert doc["limits"]["max_message_bytes"] == node.limits.max_message_bytes
 

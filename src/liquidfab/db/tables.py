@@ -17,6 +17,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     UniqueConstraint,
 )
 
@@ -37,6 +38,13 @@ __all__ = [
     "ledgers",
     "mandate_usage",
     "mandates",
+    "market_earnings",
+    "market_listings",
+    "market_releases",
+    "market_roles",
+    "market_subscriptions",
+    "market_usage",
+    "market_usage_batches",
     "messages",
     "metadata",
     "order_events",
@@ -511,6 +519,7 @@ entitlements = Table(
     Column("expires_us", BigInteger, nullable=True),
     Column("revoked_us", BigInteger, nullable=True),
     Column("revoked_by", String(500), nullable=True),
+    Column("changed_us", BigInteger, nullable=True),  # a renewal, a new release of the app
     Index("ix_entitlements_device", "device", "feature"),
 )
 
@@ -542,4 +551,127 @@ fee_schedules = Table(
     Column("effective_us", BigInteger, nullable=False),
     Column("published_by", String(500), nullable=False),
     Column("published_us", BigInteger, nullable=False),
+)
+
+# Market listings: an app (feature, AI skill, model, widget) in a territory, the product
+# versions it targets, what the unit must have (an expression), and its pricing.
+market_listings = Table(
+    "market_listings",
+    metadata,
+    Column("app", String(100), primary_key=True),  # @territory/slug
+    Column("territory", String(40), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("summary", String(2000), nullable=False),
+    Column("product", String(200), nullable=False),
+    Column("versions", String(200), nullable=False),  # a version specifier: >=1.0,<2
+    Column("requires", String(2000), nullable=True),  # an expression over the configuration
+    Column("pricing", JSON, nullable=False),
+    Column("listed_by", String(200), nullable=False),
+    Column("listed_us", BigInteger, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+    Index("ix_market_listings_territory", "territory"),
+    Index("ix_market_listings_product", "product"),
+)
+
+# An app's released versions: each a TUF target inside its territory's delegated role.
+market_releases = Table(
+    "market_releases",
+    metadata,
+    Column("app", String(100), primary_key=True),
+    Column("version", String(64), primary_key=True),
+    Column("target", String(200), nullable=False, unique=True),
+    Column("sha256", String(64), nullable=False),
+    Column("length", BigInteger, nullable=False),
+    Column("published_by", String(200), nullable=False),
+    Column("published_us", BigInteger, nullable=False),
+)
+
+# The latest signed metadata of each delegated TUF role of the market (the market role
+# the node signs, and each territory's role its creator signs): the store is the truth,
+# the repository's files are written from it after each commit.
+market_roles = Table(
+    "market_roles",
+    metadata,
+    Column("role", String(60), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("document", Text, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+)
+
+# Each charge a creator earned from: a sale, a subscription period, a usage batch; the
+# split as settled, under the fee schedule version that governed it.
+market_earnings = Table(
+    "market_earnings",
+    metadata,
+    Column("id", String(120), primary_key=True),
+    Column("app", String(100), nullable=False),
+    Column("creator", String(200), nullable=False),
+    Column("source", String(16), nullable=False),  # sale, subscription, usage
+    Column("device", String(200), nullable=False),
+    Column("buyer", String(200), nullable=False),
+    Column("gross", BigInteger, nullable=False),
+    Column("creator_amount", BigInteger, nullable=False),
+    Column("manufacturer_amount", BigInteger, nullable=False),
+    Column("platform_amount", BigInteger, nullable=False),
+    Column("fee_version", Integer, nullable=False),
+    Column("at_us", BigInteger, nullable=False),
+    Index("ix_market_earnings_creator", "creator", "at_us"),
+    Index("ix_market_earnings_app", "app", "at_us"),
+)
+
+# Subscriptions: charged each period through the buyer's mandate; a failed charge starts
+# a grace period, after which the entitlement lapses.
+market_subscriptions = Table(
+    "market_subscriptions",
+    metadata,
+    Column("id", String(100), primary_key=True),
+    Column("app", String(100), nullable=False),
+    Column("device", String(200), nullable=False),
+    Column("buyer", String(200), nullable=False),
+    Column("account", String(260), nullable=False),
+    Column("mandate", String(36), nullable=False),
+    Column("price", BigInteger, nullable=False),
+    Column("period_seconds", BigInteger, nullable=False),
+    Column("fee_version", Integer, nullable=False),
+    Column("status", String(16), nullable=False),  # active, grace, lapsed, cancelled
+    Column("periods_paid", Integer, nullable=False),
+    Column("period_end_us", BigInteger, nullable=False),
+    Column("grace_until_us", BigInteger, nullable=True),
+    Column("cancel_at_end", Boolean, nullable=False),
+    Column("entitlement", String(100), nullable=False),
+    Column("last_error", String(500), nullable=True),
+    Column("created_us", BigInteger, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+    Index("ix_market_subscriptions_due", "status", "period_end_us"),
+    Index("ix_market_subscriptions_device", "device", "app"),
+)
+
+# Per-use records a device signed; the record id is unique per app, and each record
+# settles in exactly one batch.
+market_usage = Table(
+    "market_usage",
+    metadata,
+    Column("app", String(100), primary_key=True),
+    Column("record", String(100), primary_key=True),
+    Column("device", String(200), nullable=False),
+    Column("quantity", BigInteger, nullable=False),
+    Column("at_us", BigInteger, nullable=False),
+    Column("received_us", BigInteger, nullable=False),
+    Column("batch", String(100), nullable=True),
+    Index("ix_market_usage_open", "app", "device", "batch"),
+)
+
+market_usage_batches = Table(
+    "market_usage_batches",
+    metadata,
+    Column("id", String(100), primary_key=True),
+    Column("app", String(100), nullable=False),
+    Column("device", String(200), nullable=False),
+    Column("records", Integer, nullable=False),
+    Column("quantity", BigInteger, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),  # settled, failed
+    Column("error", String(500), nullable=True),
+    Column("at_us", BigInteger, nullable=False),
 )

@@ -17,6 +17,8 @@ Each ``poll``:
    download-only, soft without the owner's consent, outside the maintenance window;
 5. fetches its feature licenses, verifies them (the node's signature, this device, not
    older than the list held) and enables what they allow, offline too within the grace;
+   installs each licensed market app's release through TUF's delegations (only its
+   territory's keys can have signed it) and disables an app whose license lapsed;
 6. reports its state to its twin, signed with its own key, when it changed.
 
 The state machine, ``IDLE → DOWNLOADING → DOWNLOADED → VERIFIED → INSTALLING →
@@ -98,6 +100,8 @@ class AgentState:
     licenses_marker: int = 0  # the node's licenses marker the held list answers
     last_report: dict[str, Any] | None = None  # what the twin was last told
     checked_us: int = 0  # when the signed assignment and TUF metadata were last read
+    apps: dict[str, dict[str, Any]] = field(default_factory=dict)  # market apps installed
+    app_errors: dict[str, str] = field(default_factory=dict)  # why an app was refused
 
     @property
     def running(self) -> dict[str, Any] | None:
@@ -301,11 +305,61 @@ class Agent:
                 if isinstance(marker, int):
                     self.state.licenses_marker = marker
         self.state.features = enabled_features(held["signed"], now_us) if held else []
+        self._apps(held["signed"] if held else None)
         _write_json(self.folder / "features.json", {"enabled": self.state.features})
+
+    def _apps(self, signed: dict[str, Any] | None) -> None:
+        """Install each licensed market app's release and enable only the apps licensed
+        now. A release is fetched through TUF's delegations, so only a key of the app's
+        territory can have signed it, whatever the node says; a lapsed app stays on disk,
+        disabled, until its license returns."""
+        wanted: dict[str, str] = {}
+        for lic in signed.get("licenses", []) if signed else []:
+            target = lic.get("target")
+            if isinstance(target, str) and lic.get("feature") in self.state.features:
+                wanted[lic["feature"]] = target
+        updater: Updater | None = None
+        for app, target in sorted(wanted.items()):
+            held = self.state.apps.get(app)
+            if held is not None and held["target"] == target:
+                continue
+            try:
+                if not target.startswith(f"{app}/") or target.count("/") != 2:
+                    raise AssignmentRefused("not-the-app", f"{target} is no release of {app}")
+                if updater is None:
+                    updater = self._updater()
+                    updater.refresh()
+                info = updater.get_targetinfo(target)
+                if info is None:
+                    raise AssignmentRefused(
+                        "not-delegated", f"no key of {app.split('/')[0]} signed {target}"
+                    )
+                custom = info.unrecognized_fields.get("custom", {})
+                if custom.get("app") != app or custom.get("product") != self.state.product:
+                    raise AssignmentRefused(
+                        "incompatible", f"{target} is not {app} for this product"
+                    )
+                folder = self.folder / "apps" / app.removeprefix("@")
+                folder.mkdir(parents=True, exist_ok=True)
+                updater.download_target(info, str(folder / ".package.tmp"))  # TUF checks it
+                os.replace(folder / ".package.tmp", folder / "package")
+            except (AssignmentRefused, tuf_errors.RepositoryError, tuf_errors.DownloadError) as e:
+                self.state.app_errors[app] = str(e)
+                continue
+            self.state.app_errors.pop(app, None)
+            self.state.apps[app] = {"target": target, "version": custom.get("version"),
+                                    "sha256": info.hashes["sha256"]}  # fmt: skip
+        for app, held in self.state.apps.items():
+            held["enabled"] = app in wanted  # a refused new release leaves the old one running
 
     def feature_enabled(self, feature: str) -> bool:
         """What an app on the device asks before it runs a paid feature."""
         return feature in self.state.features
+
+    def app_enabled(self, app: str) -> bool:
+        """Whether market app ``app`` is installed and licensed now."""
+        held = self.state.apps.get(app)
+        return bool(held and held.get("enabled"))
 
     def _refuse(self, reason: str) -> None:
         self.state.pending, self.state.waiting = None, None
@@ -491,6 +545,11 @@ class Agent:
             "license_error": self.state.license_error,
             "downloaded": held["target"] if held else None,
             "waiting": self.state.waiting,
+            "apps": {
+                a: {"version": h["version"], "enabled": h["enabled"]}
+                for a, h in sorted(self.state.apps.items())
+            },
+            "app_errors": dict(sorted(self.state.app_errors.items())),
         }
         if report == self.state.last_report:
             return

@@ -10,10 +10,13 @@ the entitlement and serves the device its licenses, signed:
     {"signed": {"type": "liquidfab-licenses-v1", "issuer": <node did>, "device": <did>,
                 "as_of_us": ..., "grace_seconds": ...,
                 "licenses": [{"entitlement", "feature", "model", "issued_us",
-                              "expires_us" | null}, ...]},
+                              "expires_us" | null, "target"?}, ...]},
      "signature": <base64url Ed25519 over the RFC 8785 JSON of signed>}
 
-A revoked entitlement drops out of the list. The device keeps the last list it verified
+A market app's license also names ``target``, the TUF target of its latest release
+(``@territory/app/version``), which the device installs only if the territory's own
+keys signed it (``market/delegation.py``). A revoked entitlement drops out of the list.
+The device keeps the last list it verified
 and enables a feature while ``now`` is before its expiry and before ``as_of + grace``
 (offline grace: a device that cannot reach its node keeps its features for a while, not
 for ever).
@@ -91,6 +94,19 @@ def revoke(conn: Connection, entitlement_id: str, by: str, now_us: int) -> None:
     )
 
 
+def _license(r: Mapping[str, Any]) -> dict[str, Any]:
+    out = {
+        "entitlement": r["id"],
+        "feature": r["feature"],
+        "model": r["model"],
+        "issued_us": r["issued_us"],
+        "expires_us": r["expires_us"],
+    }
+    if r.get("target"):  # a market app: the TUF target to install (inside its territory)
+        out["target"] = r["target"]
+    return out
+
+
 def signed_licenses(
     key: SigningKey, device: str, rows: list[Mapping[str, Any]], now_us: int
 ) -> dict[str, Any]:
@@ -101,16 +117,7 @@ def signed_licenses(
         "device": device,
         "as_of_us": now_us,
         "grace_seconds": GRACE_SECONDS,
-        "licenses": [
-            {
-                "entitlement": r["id"],
-                "feature": r["feature"],
-                "model": r["model"],
-                "issued_us": r["issued_us"],
-                "expires_us": r["expires_us"],
-            }
-            for r in rows
-        ],
+        "licenses": [_license(r) for r in rows],
     }
     signature = key.sign(canonical_bytes(signed))
     return {"signed": signed, "signature": base64.urlsafe_b64encode(signature).decode().rstrip("=")}

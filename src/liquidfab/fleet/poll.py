@@ -35,16 +35,17 @@ def poll_answer(conn: Connection, did: str, sleep_seconds: int) -> dict[str, Any
     counter = conn.execute(
         select(assignments.c.counter).where(assignments.c.device == did)
     ).scalar()
-    issued, revoked = conn.execute(
-        select(func.max(entitlements.c.issued_us), func.max(entitlements.c.revoked_us)).where(
-            entitlements.c.device == did
+    e = entitlements.c
+    issued, revoked, changed = conn.execute(
+        select(func.max(e.issued_us), func.max(e.revoked_us), func.max(e.changed_us)).where(
+            e.device == did
         )
     ).one()
     return {
         "device": did,
         "sleep_seconds": sleep_seconds,
         "assignment": int(counter or 0),
-        "licenses": max(int(issued or 0), int(revoked or 0)),
+        "licenses": max(int(issued or 0), int(revoked or 0), int(changed or 0)),
     }
 
 

@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from tuf.api.metadata import (
+    DelegatedRole,
+    Delegations,
     Metadata,
     MetaFile,
     Root,
@@ -44,7 +46,15 @@ from liquidfab.errors import LiquidfabError
 from liquidfab.fleet.tuf_keys import KeySigner, tuf_key
 from liquidfab.identity import SigningKey
 
-__all__ = ["EXPIRY", "KINDS", "FleetRepository", "RepositoryKeys", "TargetInfo"]
+__all__ = [
+    "EXPIRY",
+    "KINDS",
+    "MARKET_PATHS",
+    "MARKET_ROLE",
+    "FleetRepository",
+    "RepositoryKeys",
+    "TargetInfo",
+]
 
 # How long each role's signature is good for: the offline roles for long, the online
 # ones briefly (the timestamp is the freshness a device relies on).
@@ -55,6 +65,9 @@ EXPIRY = {
     "timestamp": timedelta(days=1),
 }
 KINDS = frozenset({"firmware", "app", "model", "config"})
+# The market's delegated role and the target names it answers for: @territory/app/version.
+MARKET_ROLE = "market"
+MARKET_PATHS = ("@*/*/*",)
 MAX_TARGET_BYTES = 512 * 1024 * 1024
 _SERIALIZER = JSONSerializer(compact=False)
 
@@ -68,6 +81,7 @@ class RepositoryKeys:
     snapshot: SigningKey
     timestamp: SigningKey
     root_threshold: int = 1
+    market: SigningKey | None = None  # online: the creators' market (see delegate_market)
 
 
 @dataclass(frozen=True)
@@ -125,6 +139,24 @@ class FleetRepository:
 
     def targets(self) -> Metadata[Targets]:
         return self._latest("targets")
+
+    def role_versions(self) -> dict[str, int]:
+        """The latest version of each targets role held (top-level and delegated), as
+        the snapshot lists them."""
+        out: dict[str, int] = {}
+        for p in self.metadata_dir.glob("*.json"):
+            version, _, rest = p.name.partition(".")
+            role = rest.removesuffix(".json")
+            if version.isdigit() and role not in ("root", "snapshot", "timestamp"):
+                out[role] = max(out.get(role, 0), int(version))
+        return out
+
+    def delegated(self, role: str) -> Metadata[Targets] | None:
+        """The latest metadata of delegated role ``role``, or None."""
+        try:
+            return self._latest(role)
+        except LiquidfabError:
+            return None
 
     def root_bytes(self, version: int = 1) -> bytes:
         """A root to bootstrap a device's trust with (shipped in its image)."""
@@ -186,10 +218,82 @@ class FleetRepository:
             md_root.sign(KeySigner(key), append=True)
         repo._write(md_root)
         md_targets = Metadata(Targets(expires=now + EXPIRY["targets"]))
+        if keys.market is not None:
+            repo._delegate_market(md_targets.signed, keys.market)
         md_targets.sign(KeySigner(keys.targets))
         repo._write(md_targets)
         repo._snapshot_and_timestamp(keys.snapshot, keys.timestamp)
         return repo
+
+    def _delegate_market(self, targets: Targets, market_key: SigningKey) -> None:
+        """Delegate every territory's names (``@name/app/version``) to the online market
+        role, terminating: no other role is asked for them. Its first version is empty."""
+        key = tuf_key(market_key)
+        role = DelegatedRole(MARKET_ROLE, [key.keyid], 1, True, paths=list(MARKET_PATHS))
+        targets.delegations = Delegations({key.keyid: key}, roles={MARKET_ROLE: role})
+        md = Metadata(Targets(expires=_now() + EXPIRY["targets"]))
+        md.sign(KeySigner(market_key))
+        self._write_role(md, MARKET_ROLE)
+
+    def delegate_market(
+        self,
+        market_key: SigningKey,
+        *,
+        targets_key: SigningKey,
+        snapshot_key: SigningKey,
+        timestamp_key: SigningKey,
+    ) -> bool:
+        """Add the market delegation to a repository made without it; False if it has one.
+        Needs the offline targets key, once."""
+        with self.lock():
+            md = self.targets()
+            if md.signed.delegations is not None and MARKET_ROLE in (
+                md.signed.delegations.roles or {}
+            ):
+                return False
+            if tuf_key(targets_key).keyid not in self.root().signed.roles["targets"].keyids:
+                raise LiquidfabError("that key is not the repository's targets key")
+            self._delegate_market(md.signed, market_key)
+            md.signed.version += 1
+            md.signed.expires = _now() + EXPIRY["targets"]
+            md.signatures.clear()
+            md.sign(KeySigner(targets_key))
+            self._write(md)
+            self._snapshot_and_timestamp(snapshot_key, timestamp_key)
+            return True
+
+    def _write_role(self, md: Metadata[Targets], role: str) -> bool:
+        """Write a delegated role's metadata as ``<version>.<role>.json``; False when that
+        version is there already (written by an earlier sync)."""
+        path = self.metadata_dir / f"{md.signed.version}.{role}.json"
+        if path.exists():
+            return False
+        _write_atomic(path, md.to_bytes(_SERIALIZER))
+        return True
+
+    def write_delegated(
+        self,
+        roles: Mapping[str, Metadata[Targets]],
+        files: Mapping[str, bytes],
+        *,
+        snapshot_key: SigningKey,
+        timestamp_key: SigningKey,
+    ) -> bool:
+        """Write delegated roles' metadata and the target files they list (``files``: the
+        path below ``targets/`` -> bytes), then a new snapshot and timestamp if anything
+        was new. The caller checked the signatures; devices check them again."""
+        with self.lock():
+            changed = False
+            for relative, data in files.items():
+                path = self.targets_dir / relative
+                if not path.exists():
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    _write_atomic(path, data)
+            for role, md in roles.items():
+                changed |= self._write_role(md, role)
+            if changed:
+                self._snapshot_and_timestamp(snapshot_key, timestamp_key)
+            return changed
 
     def _snapshot_and_timestamp(self, snapshot_key: SigningKey, timestamp_key: SigningKey) -> None:
         now = _now()
@@ -199,7 +303,10 @@ class FleetRepository:
         except LiquidfabError:
             previous = 0
         snapshot = Snapshot(version=previous + 1, expires=now + EXPIRY["snapshot"])
-        snapshot.meta["targets.json"] = MetaFile(version=targets_version)
+        versions = self.role_versions()
+        versions["targets"] = targets_version
+        for role, version in sorted(versions.items()):
+            snapshot.meta[f"{role}.json"] = MetaFile(version=version)
         md_snapshot = Metadata(snapshot)
         md_snapshot.sign(KeySigner(snapshot_key))
         self._write(md_snapshot)

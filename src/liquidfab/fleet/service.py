@@ -22,18 +22,31 @@ from liquidfab.identity import Keystore, SigningKey
 __all__ = ["OFFLINE_KEYS", "ONLINE_KEYS", "RepositoryService", "open_repository"]
 
 OFFLINE_KEYS = ("tuf-root", "tuf-targets")
-ONLINE_KEYS = ("tuf-snapshot", "tuf-timestamp")
+ONLINE_KEYS = ("tuf-snapshot", "tuf-timestamp", "tuf-market")
 
 
 class RepositoryService:
     """A repository and the node's online keys; the repository's file lock orders writers."""
 
     def __init__(
-        self, repository: FleetRepository, snapshot_key: SigningKey, timestamp_key: SigningKey
+        self,
+        repository: FleetRepository,
+        snapshot_key: SigningKey,
+        timestamp_key: SigningKey,
+        market_key: SigningKey | None = None,
     ) -> None:
         self.repository = repository
         self._snapshot = snapshot_key
         self._timestamp = timestamp_key
+        self.market_key = market_key
+        # creators' uploaded artifacts wait here (by SHA-256) until a signed release names
+        # them; outside the repository folder, so nothing unsigned is ever served
+        self.uploads = repository.folder.parent / "market-uploads"
+
+    def write_delegated(self, roles: Mapping[str, Any], files: Mapping[str, bytes]) -> bool:
+        return self.repository.write_delegated(
+            roles, files, snapshot_key=self._snapshot, timestamp_key=self._timestamp
+        )
 
     def publish(
         self, name: str, data: bytes, custom: Mapping[str, Any], *, targets_key: SigningKey
@@ -56,12 +69,17 @@ class RepositoryService:
 
 def open_repository(folder: Path, keystore: Keystore) -> RepositoryService:
     """The repository in ``folder``, created on first use with ``keystore``'s keys."""
-    online = [keystore.get_or_create(name) for name in ONLINE_KEYS]
+    snapshot, timestamp, market = (keystore.get_or_create(name) for name in ONLINE_KEYS)
     repository = FleetRepository(folder)
     if not (repository.metadata_dir / "1.root.json").exists():
         root, targets = (keystore.get_or_create(name) for name in OFFLINE_KEYS)
-        repository = FleetRepository.create(
-            folder,
-            RepositoryKeys(root=[root], targets=targets, snapshot=online[0], timestamp=online[1]),
+        keys = RepositoryKeys([root], targets, snapshot, timestamp, market=market)
+        repository = FleetRepository.create(folder, keys)
+    elif keystore.exists(OFFLINE_KEYS[1]):  # made before the market: delegate to it now
+        repository.delegate_market(
+            market,
+            targets_key=keystore.get(OFFLINE_KEYS[1]),
+            snapshot_key=snapshot,
+            timestamp_key=timestamp,
         )
-    return RepositoryService(repository, online[0], online[1])
+    return RepositoryService(repository, snapshot, timestamp, market)

@@ -79,6 +79,16 @@ def in_force(conn: Connection, at_us: int) -> FeeSchedule:
     return _schedule(row) if row else DEFAULT
 
 
+def version(conn: Connection, number: int) -> FeeSchedule:
+    """Schedule ``number`` (0: the default), as a subscription started under it keeps it."""
+    if number == 0:
+        return DEFAULT
+    row = conn.execute(select(fee_schedules).where(fee_schedules.c.version == number)).first()
+    if row is None:
+        raise LookupError(f"no fee schedule version {number}")
+    return _schedule(row)
+
+
 def insert_schedule(conn: Connection, row: dict[str, Any]) -> None:
     with store_errors():
         conn.execute(insert(fee_schedules), row)

@@ -19,15 +19,26 @@ from pydantic import BaseModel, ConfigDict, Field
 from liquidfab.db import participants as directory
 from liquidfab.errors import Refused
 from liquidfab.market import fees, territories
+from liquidfab.market import listing_messages as lm
+from liquidfab.market import purchase_messages as pm
+from liquidfab.market import usage_messages as um
 from liquidfab.market.names import name_problem, skeleton
 from liquidfab.protocol.registry import Context, MessageType, Registry
 
 __all__ = [
     "ACCEPT",
+    "BILL",
+    "BUY",
+    "CANCEL",
     "CLAIM",
     "FEE_SCHEDULE",
+    "LISTING",
+    "PUBLISH",
     "PUBLISHERS",
+    "SETTLE_USAGE",
+    "SUBSCRIBE",
     "TRANSFER",
+    "USAGE",
     "Accept",
     "Claim",
     "FeeScheduleChange",
@@ -126,6 +137,7 @@ def _claim(ctx: Context) -> dict[str, Any]:
          "offered_to": None, "claimed_by": f"{ctx.envelope.source} {ctx.envelope.id}",
          "claimed_us": ctx.now_us, "updated_us": ctx.now_us},
     )  # fmt: skip
+    ctx.notices.append(("market", p.territory))  # the market role delegates anew
     return {"territory": p.territory, "owner": ctx.signer}
 
 
@@ -150,6 +162,7 @@ def _accept(ctx: Context) -> dict[str, Any]:
     territories.set_territory(
         ctx.conn, p.territory, ctx.now_us, owner=ctx.signer, offered_to=None, publishers=[]
     )
+    ctx.notices.append(("market", p.territory))  # the market role delegates anew
     return {"territory": p.territory, "owner": ctx.signer, "previous": row["owner"]}
 
 
@@ -163,6 +176,7 @@ def _publishers(ctx: Context) -> dict[str, Any]:
     if len(current) > MAX_PUBLISHERS:
         raise Refused("too-large", f"a territory has at most {MAX_PUBLISHERS} co-publishers.", 413)
     territories.set_territory(ctx.conn, p.territory, ctx.now_us, publishers=current)
+    ctx.notices.append(("market", p.territory))  # the market role delegates anew
     return {"territory": p.territory, "publishers": current}
 
 
@@ -194,9 +208,39 @@ def _fee_schedule(ctx: Context) -> dict[str, Any]:
     return {**p.model_dump(), "in_force_now": fees.in_force(ctx.conn, ctx.now_us).version}
 
 
+LISTING = "org.liquidfab.market.listing"
+PUBLISH = "org.liquidfab.market.publish"
+BUY = "org.liquidfab.market.buy"
+SUBSCRIBE = "org.liquidfab.market.subscribe"
+CANCEL = "org.liquidfab.market.cancel"
+BILL = "org.liquidfab.market.bill"
+USAGE = "org.liquidfab.market.usage"
+SETTLE_USAGE = "org.liquidfab.market.settle-usage"
+
+
 def add_market_types(registry_: Registry) -> None:
     """Register the market's message types in ``registry_``."""
+    registry_.add(
+        MessageType(
+            type=BUY, payload=pm.Buy, handler=pm.buy, settlement="allowed",
+            summary="An owner buys an app for a device: a one-time price paid as linked legs, "
+            "one per share of the split; a free app or a trial without.",
+        )
+    )  # fmt: skip
     for type_, payload, handler, summary in (
+        (LISTING, lm.Listing, lm.listing, "List an app in your territory (or update it): "
+         "kind, product versions, what the unit must have, price."),
+        (PUBLISH, lm.Publish, lm.publish, "Release a version of a listed app: the uploaded "
+         "bytes and the territory's TUF role metadata, signed by the publisher."),
+        (SUBSCRIBE, pm.Subscribe, pm.subscribe, "Subscribe a device to an app through a "
+         "mandate for the node: subscription, trial then paid, or per use."),
+        (CANCEL, pm.Cancel, pm.cancel, "End a subscription when the period paid ends."),
+        (BILL, pm.Bill, pm.bill, "The node charges a subscription's next period; a failed "
+         "charge starts the grace period, and after it the entitlement lapses."),
+        (USAGE, um.Usage, um.usage, "A device's signed usage records of a per-use app."),
+        (SETTLE_USAGE, um.SettleUsage, um.settle, "The node settles a device's open usage "
+         "records of a per-use app in one batch."),
+
         (CLAIM, Claim, _claim, "Claim a territory, @name: the first claim wins, and a name "
          "confusable with a claimed one is refused."),
         (TRANSFER, Transfer, _transfer, "The owner offers a territory to another "

@@ -23,6 +23,7 @@ from liquidfab.node.routes_orders import router as orders_router
 from liquidfab.node.routes_products import router as products_router
 from liquidfab.node.routes_read import router as read_router
 from liquidfab.node.routes_runs import router as runs_router
+from liquidfab.node.routes_store import router as store_router
 from liquidfab.node.routes_tuf import router as tuf_router
 from liquidfab.node.routes_units import router as units_router
 
@@ -67,6 +68,7 @@ def create_app(node: Node) -> FastAPI:
     app.include_router(devices_router)
     app.include_router(tuf_router)
     app.include_router(market_router)
+    app.include_router(store_router)
     app.include_router(production_pages)
     app.include_router(fleet_pages)
     install_pages(app)

@@ -7,6 +7,7 @@ CLI and tests all drive the same ``Node``.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,8 @@ from liquidfab.ledger import Ledger, LedgerInfo
 from liquidfab.ledger.messages import MINT, OPEN_ACCOUNT, add_ledger_types, apply_settlement
 from liquidfab.ledger.service import maybe_checkpoint
 from liquidfab.market.messages import add_market_types
+from liquidfab.market.purchases import PLATFORM_ACCOUNT, platform_account
+from liquidfab.market.sync import MarketSync
 from liquidfab.node.factories import FactoryShelf
 from liquidfab.node.products import Shelf
 from liquidfab.product import Product
@@ -86,10 +89,27 @@ class Node:
         self.products = Shelf(database)
         self.factories = FactoryShelf(database)
         # the TUF repository of device software, when the node keeps one (a world does)
-        self.fleet_repository: RepositoryService | None = None
+        self._repository: RepositoryService | None = None
         # devices' poll answers, forgotten as commits touch them
         self.polls = PollBoard(database, poll_seconds)
         self.dispatcher.listeners.append(self.polls.forget)
+
+    @property
+    def fleet_repository(self) -> RepositoryService | None:
+        return self._repository
+
+    @fleet_repository.setter
+    def fleet_repository(self, service: RepositoryService | None) -> None:
+        """Keep ``service`` and tell handlers where the market's uploads wait; then bring
+        the repository's market roles up to the store's, after every commit too."""
+        self._repository = service
+        uploads = service.uploads if service is not None else None
+        self.settings = replace(self.settings, uploads=uploads)
+        self.dispatcher.node = self.settings
+        if service is not None and service.market_key is not None:
+            sync = MarketSync(self.database, service)
+            self.dispatcher.listeners.append(sync.on_commit)
+            sync.sync()
 
     def _settle(self, ctx: Context) -> list[dict[str, Any]]:
         applied = apply_settlement(ctx)
@@ -114,6 +134,9 @@ class Node:
             database, key, limits=limits, operators=operators, title=title, description=description
         )
         node.register(key, "node", title)
+        platform = platform_account(key.did)  # the market's platform share lands here
+        if not node.ledger.lookup_accounts([platform]):
+            node.open_account(key, PLATFORM_ACCOUNT)
         return node
 
     @property

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from liquidfab.errors import ProtocolError
 from liquidfab.fleet import director, entitlements, groups, registry, rollouts
+from liquidfab.market import listings
 from liquidfab.node.models import Problem
 from liquidfab.node.params import Whole
 from liquidfab.node.problems import PROBLEM_JSON
@@ -239,7 +240,9 @@ def get_licenses(request: Request, did: DidPath) -> dict[str, Any]:
     node = request.app.state.node
     _device(request, did)
     now_us = now_us_clock()
-    rows = node.database.read(lambda c: entitlements.active(c, did, now_us))
+    rows = node.database.read(
+        lambda c: listings.with_targets(c, entitlements.active(c, did, now_us))
+    )
     return entitlements.signed_licenses(node.key, did, rows, now_us)
 
 

@@ -19,7 +19,7 @@ __all__ = ["router"]
 
 router = APIRouter(tags=["fleet"])
 _NOT_FOUND = {404: {"model": Problem, "content": {PROBLEM_JSON: {}}}}
-MetadataName = Annotated[str, Path(max_length=100, pattern=r"^[0-9a-z.]+\.json$")]
+MetadataName = Annotated[str, Path(max_length=100, pattern=r"^[0-9a-z.-]+\.json$")]
 TargetPath = Annotated[str, Path(max_length=400)]
 
 

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -41,6 +42,7 @@ class NodeSettings:
 
     node_did: str | None = None
     operators: frozenset[str] = frozenset()
+    uploads: Path | None = None  # where creators' uploaded artifacts wait (the market)
 
 
 @dataclass(frozen=True)
