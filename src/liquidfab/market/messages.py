@@ -240,7 +240,6 @@ def add_market_types(registry_: Registry) -> None:
         (USAGE, um.Usage, um.usage, "A device's signed usage records of a per-use app."),
         (SETTLE_USAGE, um.SettleUsage, um.settle, "The node settles a device's open usage "
          "records of a per-use app in one batch."),
-
         (CLAIM, Claim, _claim, "Claim a territory, @name: the first claim wins, and a name "
          "confusable with a claimed one is refused."),
         (TRANSFER, Transfer, _transfer, "The owner offers a territory to another "
@@ -256,5 +255,7 @@ def add_market_types(registry_: Registry) -> None:
             MessageType(
                 type=type_, payload=payload, handler=handler, summary=summary,
                 settlement="forbidden",
+                # a device signs its usage with its own key; it is no participant
+                signer_must_be_registered=type_ != USAGE,
             )
         )  # fmt: skip
