@@ -18,6 +18,7 @@ from liquidfab.factory.model import load_layout
 from liquidfab.fleet.service import open_repository
 from liquidfab.identity import Keystore
 from liquidfab.node.core import Node
+from liquidfab.node.world_market import WorldCreator, publish_world_market
 from liquidfab.product import load_product, product_from_data
 from liquidfab.protocol.participants import Role
 
@@ -111,6 +112,7 @@ class World(BaseModel):
     products: list[WorldProduct] = Field(default_factory=list)
     factories: list[WorldFactory] = Field(default_factory=list)
     production: WorldProduction | None = None
+    market: list[WorldCreator] = Field(default_factory=list)
 
     def keystore(self, folder: Path) -> Keystore:
         return Keystore(folder / "keys")
@@ -170,6 +172,7 @@ def open_world_node(folder: str | Path, db_url: str | None = None) -> Node:
     for layout in world.factories:
         publish_world_factory(node, folder, layout, keystore)
     node.fleet_repository = open_repository(repository_folder(folder), keystore)
+    publish_world_market(node, folder, world.market, keystore)
     node.checkpoint()
     return node
 
