@@ -108,6 +108,7 @@ def running_world(tmp_path_factory):
     world = tmp_path_factory.mktemp("world")
     shutil.copy(EXAMPLE / "world.yaml", world / "world.yaml")
     shutil.copytree(EXAMPLE / "messages", world / "messages")
+    shutil.copytree(EXAMPLE / "apps", world / "apps")
     shutil.copy(EXAMPLE / "product.yaml", world / "product.yaml")
     shutil.copy(EXAMPLE / "factory.yaml", world / "factory.yaml")
     port = _free_port()
@@ -140,7 +141,7 @@ def test_up_serves_the_world(running_world):
     world, url, _ = running_world
     names = [p["display_name"] for p in httpx.get(f"{url}/v1/participants").json()]
     assert "Voltwerk Bikes" in names and "Ada Rider" in names
-    assert len(names) == 8  # the world's seven participants and the node itself
+    assert len(names) == 9  # the world's eight participants and the node itself
     landing = httpx.get(url + "/")
     assert landing.status_code == 200 and "Voltwerk Bikes" in landing.text
     assert httpx.get(f"{url}/openapi.json").json()["paths"]["/v1/messages"]

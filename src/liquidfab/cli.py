@@ -14,6 +14,7 @@ from rich.markup import escape
 from liquidfab.cli_device import device_app
 from liquidfab.cli_factory import factory_app
 from liquidfab.cli_fleet import fleet_app
+from liquidfab.cli_market import market_app
 from liquidfab.cli_orders import order_app, unit_app
 from liquidfab.cli_produce import produce_command
 from liquidfab.cli_product import product_app
@@ -35,6 +36,7 @@ app.add_typer(device_app, name="device")
 app.command("produce")(produce_command)
 app.add_typer(order_app, name="order")
 app.add_typer(unit_app, name="unit")
+app.add_typer(market_app, name="market")
 console = Console(emoji=False, highlight=False)
 err = Console(stderr=True, emoji=False, highlight=False)
 
@@ -142,9 +144,13 @@ def up(
             raise _fail(str(e)) from e
         console.print(f"devices also through the MQTT broker at {mqtt}")
     console.print(f"serving on [link]http://{host}:{port}/[/link]  (API docs at /docs)")
+    from liquidfab.market.billing import BillingLoop
+
+    billing = BillingLoop(node).start()  # the market's subscriptions and usage, each minute
     try:
         uvicorn.run(create_app(node), host=host, port=port, log_level="warning")
     finally:
+        billing.stop()
         if bridge is not None:
             bridge.stop()
 
