@@ -164,3 +164,55 @@ def test_subscribing_without_a_mandate_or_funds_changes_nothing(coach, monkeypat
     assert market.wallet(market.owner) == 100
     bought = market.buy(COACH["app"], device, legs=[])
     assert bought["code"] == "subscribe"
+
+
+TRIAL = {**COACH, "app": "@acme-ai/coach-trial",
+         "pricing": {"model": "trial-then-paid", "amount": "4.99", "period": "month",
+                     "trial_days": 14}}  # fmt: skip
+
+
+def test_a_trial_then_paid_app_is_free_for_the_trial_then_billed(coach, monkeypatch):
+    market = coach
+    assert "result" in market.list_app(market.acme, TRIAL)
+    market.release(market.acme, TRIAL, "1.0.0", b"coach trial")
+    folder, device = market.device()
+    agent = market.agent(folder)
+    clock = Clock(market, monkeypatch)
+    mandate = market.mandate(market.owner, PRICE)
+    owner = market.wallet(market.owner)
+    started = _send(market, clock, market.owner, SUBSCRIBE, {"subscription": "s-1",
+                    "app": TRIAL["app"], "device": device.did, "mandate": mandate})  # fmt: skip
+    assert started["model"] == "trial"
+    assert started["period_end_us"] == clock.start + 14 * DAY_US
+    agent.poll(clock.us)
+    assert agent.app_enabled(TRIAL["app"]) and market.wallet(market.owner) == owner
+    clock.day(13)
+    assert run_billing(market.node, clock.us) == {}  # nothing due in the trial
+    clock.day(14.01)
+    assert run_billing(market.node, clock.us) == {"active": 1}
+    assert market.wallet(market.owner) == owner - PRICE
+    agent.poll(clock.us)
+    assert agent.app_enabled(TRIAL["app"])
+    # a second trial of the same app for the same device is not offered
+    market.send(sign_message(market.owner, CANCEL, {"subscription": "s-1"}, time=clock.at()))
+    clock.day(44.1)
+    assert run_billing(market.node, clock.us) == {"cancelled": 1}
+    again = _send(market, clock, market.owner, SUBSCRIBE, {"subscription": "s-2",
+                  "app": TRIAL["app"], "device": device.did, "mandate": mandate})  # fmt: skip
+    assert again["model"] == "subscription" and market.wallet(market.owner) == owner - 2 * PRICE
+
+
+def test_subscribing_during_a_bought_trial_ends_the_trial_and_pays(coach, monkeypatch):
+    market = coach
+    assert "result" in market.list_app(market.acme, TRIAL)
+    market.release(market.acme, TRIAL, "1.0.0", b"coach trial")
+    _, device = market.device()
+    trial = market.buy(TRIAL["app"], device, legs=[])["result"]
+    assert trial["model"] == "trial"
+    assert market.buy(TRIAL["app"], device, legs=[])["code"] == "conflict"
+    owner = market.wallet(market.owner)
+    mandate = market.mandate(market.owner, PRICE)
+    paid = market.subscribe(TRIAL["app"], device, mandate, "s-1")["result"]
+    assert paid["model"] == "subscription" and market.wallet(market.owner) == owner - PRICE
+    licenses = market.client.get(f"/v1/devices/{device.did}/licenses").json()
+    assert [lic["model"] for lic in licenses["signed"]["licenses"]] == ["subscription"]

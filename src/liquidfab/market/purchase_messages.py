@@ -148,8 +148,15 @@ def _device_of_owner(ctx: Context, did: str) -> dict[str, Any]:
     return device
 
 
-def _holds_app(ctx: Context, device: str, app: str) -> None:
-    if any(e["feature"] == app for e in entitlements.active(ctx.conn, device, ctx.now_us)):
+def _holds_app(ctx: Context, device: str, app: str, *, trial_ends: bool = False) -> None:
+    """Refuse a device that holds ``app`` already; with ``trial_ends``, a trial it holds
+    ends here instead (subscribing during a trial pays from now on)."""
+    for e in entitlements.active(ctx.conn, device, ctx.now_us):
+        if e["feature"] != app:
+            continue
+        if trial_ends and e["model"] == "trial":
+            entitlements.revoke(ctx.conn, e["id"], "converted to a subscription", ctx.now_us)
+            continue
         raise Refused("conflict", f"the device holds {app} already.", 409)
 
 
@@ -244,12 +251,16 @@ def _check_legs(ctx: Context, parts: list[purchases.Share]) -> None:
 
 
 def _tried(conn: Connection, device: str, app: str) -> bool:
+    """Whether the device had the app's trial: one trial per device, however it ended."""
     row = conn.execute(
         select(ent_table.c.id).where(
             ent_table.c.device == device, ent_table.c.feature == app, ent_table.c.model == "trial"
         )
     ).first()
-    return row is not None
+    if row is not None:
+        return True
+    sub = conn.execute(select(subs.c.id).where(subs.c.device == device, subs.c.app == app))
+    return sub.first() is not None
 
 
 def get_subscription(conn: Connection, id: str) -> dict[str, Any] | None:
@@ -279,7 +290,7 @@ def subscribe(ctx: Context) -> dict[str, Any]:
     _, pricing = compatible_listing(ctx.conn, p.app, device)
     if pricing.model not in ("subscription", "trial-then-paid", "per-use"):
         raise Refused("buy", f"{p.app} is sold once: send market.buy.", 409)
-    _holds_app(ctx, p.device, p.app)
+    _holds_app(ctx, p.device, p.app, trial_ends=True)
     node = _node(ctx)
     mandate = mandates.get_mandate(ctx.conn, p.mandate)
     price = pricing.units()
@@ -309,6 +320,7 @@ def subscribe(ctx: Context) -> dict[str, Any]:
         row["period_end_us"] = ctx.now_us + pricing.trial_days * 86_400_000_000
         model = "trial"
     elif model != "per-use":
+        model = "subscription"
         why = _charge(ctx, row, schedule)
         if why is not None:
             raise Refused("payment-failed", f"the first period could not be charged: {why}", 402)
