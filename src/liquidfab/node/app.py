@@ -11,6 +11,7 @@ import liquidfab
 from liquidfab.node.core import Node
 from liquidfab.node.pages import install_pages
 from liquidfab.node.pages_fleet import router as fleet_pages
+from liquidfab.node.pages_market import router as market_pages
 from liquidfab.node.pages_production import router as production_pages
 from liquidfab.node.problems import PROBLEM_JSON, install_problem_handlers
 from liquidfab.node.routes_devices import router as devices_router
@@ -71,6 +72,7 @@ def create_app(node: Node) -> FastAPI:
     app.include_router(store_router)
     app.include_router(production_pages)
     app.include_router(fleet_pages)
+    app.include_router(market_pages)
     install_pages(app)
 
     def openapi() -> dict[str, Any]:
