@@ -154,3 +154,45 @@ def test_bad_listings_are_refused(market):
     assert market.client.get("/v1/market/apps").json() == []
     good = {**BOOST, "requires": "battery_wh >= 500"}
     assert market.list_app(market.trail, good)["result"]["created"] is True
+
+
+def _built_device(market: Market, motor: str, n: int):
+    """A device registered from a built unit with ``motor`` (the unit is stored as the
+    line would store it: the cheapest valid configuration with that motor)."""
+    from sqlalchemy import insert
+
+    from liquidfab.db.tables import units
+    from liquidfab.fleet.messages import REGISTER_DEVICE
+    from liquidfab.identity import SigningKey
+    from liquidfab.production.published import published_product
+    from liquidfab.protocol import sign_message
+
+    row = market.node.database.read(lambda c: catalog.get_version(c, PRODUCT, market.version))
+    _, configurator = published_product(row)
+    choices = configurator.complete({"motor": motor}).resolved.to_dict()["choices"]
+    key = SigningKey.generate()
+    serial = f"TRAIL-20261124-{n:06d}"
+    unit = {"serial": serial, "order_id": f"o-{n}", "code": "TRAIL", "sequence": n,
+            "product_id": PRODUCT, "version": market.version, "manufacturer": market.maker.did,
+            "customer": market.owner.did, "device_did": key.did, "program_digest": "x",
+            "as_built": {"choices": choices}, "built_us": 0}  # fmt: skip
+    market.node.database.write(lambda c: c.execute(insert(units), unit))
+    data = {"did": key.did, "product": PRODUCT, "version": market.version, "serial": serial}
+    assert "result" in market.send(sign_message(market.maker, REGISTER_DEVICE, data))
+    return key
+
+
+def test_what_an_app_requires_is_checked_against_the_unit_as_built(market):
+    coach = {**COACH, "app": "@acme-ai/coach", "requires": "mid_drive",
+             "pricing": {"model": "one-time", "amount": "1"}}  # fmt: skip
+    assert "result" in market.list_app(market.acme, coach)
+    market.release(market.acme, coach, "1.0.0", b"coach")
+    hub = _built_device(market, "hub-rear-250", 1)
+    mid = _built_device(market, "mid-250", 2)
+    owner = market.wallet(market.owner)
+    body = market.quote("@acme-ai/coach", hub)
+    assert body["code"] == "incompatible" and "mid_drive" in body["detail"], body
+    assert market.buy("@acme-ai/coach", hub, legs=[])["code"] == "incompatible"
+    assert market.wallet(market.owner) == owner
+    assert "result" in market.buy("@acme-ai/coach", mid)
+    assert market.wallet(market.owner) == owner - 1_000_000
