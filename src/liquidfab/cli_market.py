@@ -24,14 +24,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from liquidfab.cli_http import NodeApi, fail, key_from, signed
 from liquidfab.cli_post import KeystoreOpt
 from liquidfab.errors import LiquidfabError
 
 if TYPE_CHECKING:
-    import httpx
-
-    from liquidfab.identity import SigningKey
-    from liquidfab.protocol import Envelope, SettlementLeg
+    pass
 
 __all__ = ["market_app"]
 
@@ -53,85 +51,11 @@ DeviceOpt = Annotated[str, typer.Option("--device", help="The device's did.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the node's JSON instead.")]
 
 
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
-    return typer.Exit(code)
-
-
-class _Node:
-    """A node's HTTP API: the one place for requests, their time limit and their failures."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url.rstrip("/")
-
-    def request(self, method: str, path: str, **kw: Any) -> httpx.Response:
-        import httpx
-
-        try:
-            return httpx.request(method, self.url + path, timeout=60, **kw)
-        except httpx.HTTPError as e:
-            raise _fail(f"cannot reach {self.url}: {e}") from e
-
-    def answer(self, response: httpx.Response) -> Any:
-        """The JSON of a good answer; a problem is printed and ends the command (exit 2)."""
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if response.status_code >= 400:
-            if isinstance(body, dict) and "detail" in body:
-                code = f"{body['code']}: " if "code" in body else ""
-                raise _fail(f"{code}{body['detail']}", 2)
-            raise _fail(f"{response.url} answered HTTP {response.status_code}", 2)
-        if body is None:
-            raise _fail(f"{response.url} answered no JSON; is {self.url} a liquidfab node?")
-        return body
-
-    def get(self, path: str, **kw: Any) -> Any:
-        return self.answer(self.request("GET", path, **kw))
-
-    def post(self, message: Envelope) -> httpx.Response:
-        from liquidfab.protocol import CONTENT_TYPE
-
-        headers = {"content-type": CONTENT_TYPE}
-        return self.request("POST", "/v1/messages", content=message.to_json(), headers=headers)
-
-    def send(self, message: Envelope) -> dict[str, Any]:
-        """Post a signed message; its result, or the problem printed (exit 2)."""
-        return self.answer(self.post(message))["result"]
-
-    def decimals(self, ledger: str = LEDGER) -> int:
-        found = {x["name"]: x["decimals"] for x in self.get("/v1/ledger")["ledgers"]}
-        if ledger not in found:
-            raise _fail(f"the node keeps no ledger {ledger}", 2)
-        return found[ledger]
-
-
-def _key(keystore: Path, name: str) -> SigningKey:
-    from liquidfab.identity import Keystore
-
-    try:
-        return Keystore(keystore).get(name)
-    except LiquidfabError as e:
-        raise _fail(str(e)) from e
-
-
-def _sign(
-    key: SigningKey, kind: str, data: Any, legs: list[SettlementLeg] | None = None
-) -> Envelope:
-    from liquidfab.protocol import sign_message
-
-    try:
-        return sign_message(key, kind, data, settlement=legs)
-    except LiquidfabError as e:
-        raise _fail(str(e)) from e
-
-
 def _app_path(app: str) -> str:
     """``/v1/market/apps/@territory/app``, once ``app`` is shaped like an app's name."""
     territory, _, slug = app.partition("/")
     if not territory.startswith("@") or not slug or "/" in slug:
-        raise _fail(f"{app!r} is not an app's name: @territory/app")
+        raise fail(f"{app!r} is not an app's name: @territory/app")
     return f"/v1/market/apps/{quote(territory, safe='@')}/{quote(slug, safe='')}"
 
 
@@ -177,8 +101,8 @@ def claim(
     """
     from liquidfab.market.messages import CLAIM
 
-    signer = _key(keystore, key)
-    result = _Node(node).send(_sign(signer, CLAIM, {"territory": territory}))
+    signer = key_from(keystore, key)
+    result = NodeApi(node).result(signed(signer, CLAIM, {"territory": territory}))
     console.print(f"claimed {result['territory']} for {result['owner']}", soft_wrap=True)
 
 
@@ -191,11 +115,11 @@ def _read_listing(path: Path) -> dict[str, Any]:
     try:
         listing = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as e:
-        raise _fail(f"cannot read {path}: {e.strerror}") from e
+        raise fail(f"cannot read {path}: {e.strerror}") from e
     except yaml.YAMLError as e:
-        raise _fail(f"{path} is not valid YAML: {e}") from e
+        raise fail(f"{path} is not valid YAML: {e}") from e
     if not isinstance(listing, dict) or not isinstance(listing.get("app"), str):
-        raise _fail(f"{path} must hold a listing: a mapping with app, kind, title, pricing...")
+        raise fail(f"{path} must hold a listing: a mapping with app, kind, title, pricing...")
     pricing = listing.get("pricing")
     if isinstance(pricing, dict) and isinstance(pricing.get("amount"), int | float):
         # YAML reads 4.99 as a float; the price travels as the decimal the author wrote
@@ -229,12 +153,12 @@ def publish(
     try:
         data = file.read_bytes()
     except OSError as e:
-        raise _fail(f"cannot read {file}: {e.strerror}") from e
+        raise fail(f"cannot read {file}: {e.strerror}") from e
     if not data:
-        raise _fail(f"{file} is empty")
-    signer = _key(keystore, key)
-    api = _Node(node)
-    listed = api.send(_sign(signer, LISTING, listing))
+        raise fail(f"{file} is empty")
+    signer = key_from(keystore, key)
+    api = NodeApi(node)
+    listed = api.result(signed(signer, LISTING, listing))
     console.print(f"{'listed' if listed['created'] else 'updated'} {listed['app']}")
     sha256 = hashlib.sha256(data).hexdigest()
     api.answer(api.request("PUT", f"/v1/market/uploads/{sha256}", content=data))
@@ -244,8 +168,8 @@ def publish(
     try:
         message = publish_message(signer, listing, version, data, current)
     except (LiquidfabError, ValueError, KeyError) as e:
-        raise _fail(f"cannot sign the release: {e}") from e
-    result = api.send(message)
+        raise fail(f"cannot sign the release: {e}") from e
+    result = api.result(message)
     console.print(
         f"published {result['target']}: {len(data):,} bytes, sha256 {sha256}; "
         f"{territory} role version {result['role_version']}",
@@ -267,7 +191,7 @@ def list_apps(
 ) -> None:
     """The apps listed on the node."""
     params = {"q": query, "product": product, "territory": territory, "limit": limit}
-    rows = _Node(node).get(
+    rows = NodeApi(node).get(
         "/v1/market/apps", params={k: v for k, v in params.items() if v is not None}
     )
     if as_json:
@@ -289,7 +213,7 @@ def list_apps(
 # --- buy --------------------------------------------------------------------------------
 
 
-def _quote(api: _Node, app: str, device: str) -> dict[str, Any]:
+def _quote(api: NodeApi, app: str, device: str) -> dict[str, Any]:
     return api.get(f"{_app_path(app)}/quote", params={"device": device})
 
 
@@ -309,11 +233,11 @@ def buy(
     from liquidfab.market.messages import BUY
     from liquidfab.protocol import SettlementLeg, uuid7
 
-    signer = _key(keystore, key)
-    api = _Node(node)
+    signer = key_from(keystore, key)
+    api = NodeApi(node)
     offer = _quote(api, app, device)
     if offer["message"].endswith(".subscribe"):
-        raise _fail(f"{app} is sold as {offer['model']}: use `liquidfab market subscribe`")
+        raise fail(f"{app} is sold as {offer['model']}: use `liquidfab market subscribe`")
     legs = [
         SettlementLeg(
             id=uuid7(),
@@ -327,7 +251,7 @@ def buy(
         for leg in offer["legs"]
     ]
     data = {"purchase": f"p-{uuid7()}", "app": app, "device": device}
-    result = api.send(_sign(signer, BUY, data, legs or None))
+    result = api.result(signed(signer, BUY, data, legs or None))
     if result["model"] == "trial":
         console.print(
             f"trial of {result['app']} until {_when(result['expires_us'])} "
@@ -349,16 +273,16 @@ def buy(
 # --- subscribe and cancel ---------------------------------------------------------------
 
 
-def _cap_units(api: _Node, cap: str) -> int:
+def _cap_units(api: NodeApi, cap: str) -> int:
     from decimal import Decimal, InvalidOperation
 
     decimals = api.decimals()
     try:
         units = Decimal(cap).scaleb(decimals)
     except InvalidOperation as e:
-        raise _fail(f"--cap {cap!r} is not a number") from e
+        raise fail(f"--cap {cap!r} is not a number") from e
     if units <= 0 or units != units.to_integral_value():
-        raise _fail(f"--cap must be positive with at most {decimals} decimals")
+        raise fail(f"--cap must be positive with at most {decimals} decimals")
     return int(units)
 
 
@@ -386,25 +310,25 @@ def subscribe(
     from liquidfab.market.messages import SUBSCRIBE
     from liquidfab.protocol import uuid7
 
-    signer = _key(keystore, key)
-    api = _Node(node)
+    signer = key_from(keystore, key)
+    api = NodeApi(node)
     offer = _quote(api, app, device)
     if offer["message"].endswith(".buy"):
-        raise _fail(f"{app} is sold once ({offer['model']}): use `liquidfab market buy`")
+        raise fail(f"{app} is sold once ({offer['model']}): use `liquidfab market buy`")
     pricing = api.get(_app_path(app))["pricing"]
     if cap is None and pricing["model"] == "per-use":
-        raise _fail(f"{app} is paid per use: say with --cap how much it may charge in 30 days")
+        raise fail(f"{app} is paid per use: say with --cap how much it may charge in 30 days")
     units = int(offer["amount"]) if cap is None else _cap_units(api, cap)
     days = 365 if pricing.get("period") == "year" else 30
     mandate = str(uuid.uuid4())
     grant = {"action": "grant", "mandate": mandate, "account": f"{signer.did}/wallet",
              "grantee": offer["grantee"], "cap": str(units),
              "period_seconds": days * DAY_SECONDS}  # fmt: skip
-    api.send(_sign(signer, MANDATE, grant))
+    api.result(signed(signer, MANDATE, grant))
     data = {"subscription": f"s-{uuid7()}", "app": app, "device": device, "mandate": mandate}
-    response = api.post(_sign(signer, SUBSCRIBE, data))
+    response = api.post(signed(signer, SUBSCRIBE, data))
     if response.status_code >= 400:  # the mandate is of no use without the subscription
-        api.post(_sign(signer, MANDATE, {"action": "revoke", "mandate": mandate}))
+        api.post(signed(signer, MANDATE, {"action": "revoke", "mandate": mandate}))
     result = api.answer(response)["result"]
     console.print(f"subscription {result['subscription']} to {result['app']} started "
                   f"({result['model']})", soft_wrap=True)  # fmt: skip
@@ -426,8 +350,8 @@ def cancel(
     """Cancel a subscription: it ends when the period paid ends."""
     from liquidfab.market.messages import CANCEL
 
-    signer = _key(keystore, key)
-    result = _Node(node).send(_sign(signer, CANCEL, {"subscription": subscription}))
+    signer = key_from(keystore, key)
+    result = NodeApi(node).result(signed(signer, CANCEL, {"subscription": subscription}))
     console.print(f"subscription {result['subscription']} cancelled; it ends "
                   f"{_when(result['ends_us'])}", soft_wrap=True)  # fmt: skip
 
@@ -445,9 +369,9 @@ def earnings(
 ) -> None:
     """A creator's earnings: the total, per app and per 30 days."""
     if (creator is None) == (key is None):
-        raise _fail("name the creator with --creator DID or --key NAME (one of them)")
-    did = creator if creator is not None else _key(keystore, str(key)).did
-    api = _Node(node)
+        raise fail("name the creator with --creator DID or --key NAME (one of them)")
+    did = creator if creator is not None else key_from(keystore, str(key)).did
+    api = NodeApi(node)
     body = api.get(f"/v1/market/creators/{quote(did, safe=':')}/earnings")
     if as_json:
         console.print_json(json.dumps(body))

@@ -24,14 +24,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from liquidfab.cli_http import NodeApi, fail, key_from, signed
 from liquidfab.cli_post import KeystoreOpt
-from liquidfab.errors import LiquidfabError
 
 if TYPE_CHECKING:
-    import httpx
-
     from liquidfab.identity import SigningKey
-    from liquidfab.protocol import Envelope, SettlementLeg
+    from liquidfab.protocol import SettlementLeg
 
 __all__ = ["order_app", "read_header", "unit_app"]
 
@@ -47,76 +45,6 @@ DEFAULT_KEYSTORE = Path.home() / ".liquidfab" / "keys"
 NodeOpt = Annotated[str, typer.Option("--node", help="Node URL.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the node's JSON instead.")]
 DAY = 24 * 3600
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
-    return typer.Exit(code)
-
-
-class _Node:
-    """A node's HTTP API: the one place for requests, their time limit and their failures."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url.rstrip("/")
-
-    def request(self, method: str, path: str, **kw: Any) -> httpx.Response:
-        import httpx
-
-        try:
-            return httpx.request(method, self.url + path, timeout=60, **kw)
-        except httpx.HTTPError as e:
-            raise _fail(f"cannot reach {self.url}: {e}") from e
-
-    def answer(self, response: httpx.Response) -> Any:
-        """The JSON of a good answer; a problem is printed and ends the command (exit 2)."""
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if response.status_code >= 400:
-            if isinstance(body, dict) and "detail" in body:
-                code = f"{body['code']}: " if "code" in body else ""
-                raise _fail(f"{code}{body['detail']}", 2)
-            raise _fail(f"{response.url} answered HTTP {response.status_code}", 2)
-        if body is None:
-            raise _fail(f"{response.url} answered no JSON; is {self.url} a liquidfab node?")
-        return body
-
-    def get(self, path: str, **kw: Any) -> Any:
-        return self.answer(self.request("GET", path, **kw))
-
-    def post(self, message: Envelope) -> httpx.Response:
-        from liquidfab.protocol import CONTENT_TYPE
-
-        headers = {"content-type": CONTENT_TYPE}
-        return self.request("POST", "/v1/messages", content=message.to_json(), headers=headers)
-
-    def send(self, message: Envelope) -> dict[str, Any]:
-        """Post a signed message; its receipt, or the problem printed (exit 2)."""
-        return self.answer(self.post(message))
-
-    def names(self) -> dict[str, str]:
-        """Display names by did, to show people rather than keys."""
-        return {p["did"]: p["display_name"] for p in self.get("/v1/participants")}
-
-
-def _key(keystore: Path, name: str) -> SigningKey:
-    from liquidfab.identity import Keystore
-
-    try:
-        return Keystore(keystore).get(name)
-    except LiquidfabError as e:
-        raise _fail(str(e)) from e
-
-
-def _sign(key: SigningKey, kind: str, data: Any, legs: list[SettlementLeg] | None) -> Envelope:
-    from liquidfab.protocol import sign_message
-
-    try:
-        return sign_message(key, kind, data, settlement=legs)
-    except LiquidfabError as e:
-        raise _fail(str(e)) from e
 
 
 def _when(us: int) -> str:
@@ -135,12 +63,12 @@ def _choices(items: list[str] | None) -> dict[str, str]:
     for item in items or []:
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
-            raise _fail(f"--choice {item!r} is not name=value")
+            raise fail(f"--choice {item!r} is not name=value")
         out[name.strip()] = value.strip()
     return out
 
 
-def _complete(node: _Node, product: str, version: str, chosen: dict[str, str]) -> dict[str, Any]:
+def _complete(node: NodeApi, product: str, version: str, chosen: dict[str, str]) -> dict[str, Any]:
     """The node's cheapest complete configuration keeping ``chosen``; exit 2 if none is."""
     body = {"choices": chosen, "complete": True, "objective": "price"}
     path = f"/v1/products/{quote(product, safe='')}/{quote(version, safe='')}/configure"
@@ -157,7 +85,7 @@ def _complete(node: _Node, product: str, version: str, chosen: dict[str, str]) -
         for sentence in conflict.get("sentences", []):
             err.print(f"  {escape(sentence)}", soft_wrap=True)
         raise typer.Exit(2)
-    raise _fail("the node ran out of time completing the configuration; give more choices", 2)
+    raise fail("the node ran out of time completing the configuration; give more choices", 2)
 
 
 def _print_configuration(resolved: dict[str, Any], features: list[str]) -> None:
@@ -176,7 +104,7 @@ def _print_configuration(resolved: dict[str, Any], features: list[str]) -> None:
     console.print(f"features: {escape(', '.join([*included, *features]) or 'none')}")
 
 
-def _short_of_funds(api: _Node, wallet: str, amount: int, currency: str) -> None:
+def _short_of_funds(api: NodeApi, wallet: str, amount: int, currency: str) -> None:
     """Say what the wallet holds when the ledger found it short of the escrow."""
     from liquidfab.ledger import format_amount
 
@@ -219,8 +147,8 @@ def place(
 
     product_id, _, version = product.partition("@")
     chosen, features = _choices(choice), list(feature or [])
-    signer = None if dry_run else _key(keystore, key)
-    api = _Node(node)
+    signer = None if dry_run else key_from(keystore, key)
+    api = NodeApi(node)
     info = api.get(f"/v1/products/{quote(product_id, safe='')}")
     version = version or info["latest"]
     resolved = _complete(api, product_id, version, chosen)
@@ -228,10 +156,10 @@ def place(
     currency = resolved["currency"]
     ledgers = {x["name"]: x["decimals"] for x in api.get("/v1/ledger")["ledgers"]}
     if currency not in ledgers:
-        raise _fail(f"the product is paid in {currency}, a ledger this node keeps not", 2)
+        raise fail(f"the product is paid in {currency}, a ledger this node keeps not", 2)
     amount = price_units(Decimal(resolved["price"]), ledgers[currency])
     if amount is None:
-        raise _fail(f"the price {resolved['price']} is finer than the {currency} ledger", 2)
+        raise fail(f"the price {resolved['price']} is finer than the {currency} ledger", 2)
     if signer is None:
         console.print("dry run: nothing signed or sent")
         return
@@ -252,7 +180,7 @@ def place(
         "choices": resolved["choices"],
         "features": features,
     }
-    response = api.post(_sign(signer, ORDER, data, [escrow]))
+    response = api.post(signed(signer, ORDER, data, [escrow]))
     if response.status_code >= 400 and "exceeds_credits" in response.text:
         _short_of_funds(api, escrow.debit_account, amount, currency)
     result = api.answer(response)["result"]
@@ -300,7 +228,7 @@ def _print_order(row: dict[str, Any], names: dict[str, str]) -> None:
     console.print(history)
 
 
-def _escrow_leg(api: _Node, row: dict[str, Any], flag: str) -> SettlementLeg:
+def _escrow_leg(api: NodeApi, row: dict[str, Any], flag: str) -> SettlementLeg:
     """The leg that posts or voids the order's escrow, naming its accounts as the ledger does."""
     from liquidfab.protocol import SettlementLeg, uuid7
 
@@ -342,18 +270,18 @@ def status(
     from liquidfab.production.order_messages import ORDER_STATUS
 
     if set_state == "built":
-        raise _fail(
+        raise fail(
             "an order becomes built when the production line sends it with the unit's as-built "
             "record (liquidfab produce); nothing was sent"
         )
     if set_state is not None and key is None:
-        raise _fail("--set needs --key, the key that signs the move")
+        raise fail("--set needs --key, the key that signs the move")
     if set_state is None and (key is not None or note is not None):
-        raise _fail("--key and --note go with --set")
-    api = _Node(node)
+        raise fail("--key and --note go with --set")
+    api = NodeApi(node)
     path = f"/v1/orders/{quote(order, safe='')}"
     if set_state is not None and key is not None:
-        signer = _key(keystore, key)
+        signer = key_from(keystore, key)
         legs = None
         if set_state in ("delivered", "cancelled"):
             flag = "post_pending" if set_state == "delivered" else "void_pending"
@@ -361,7 +289,7 @@ def status(
         data: dict[str, Any] = {"order": order, "state": set_state}
         if note is not None:
             data["note"] = note
-        result = api.send(_sign(signer, ORDER_STATUS, data, legs))["result"]
+        result = api.send(signed(signer, ORDER_STATUS, data, legs))["result"]
         if not as_json:
             console.print(f"order {result['order']}: {result['previous']} -> {result['state']}")
     row = api.get(path)
@@ -381,7 +309,7 @@ def list_orders(
     node: NodeOpt = DEFAULT_NODE,
 ) -> None:
     """Orders on the node, newest first."""
-    api = _Node(node)
+    api = NodeApi(node)
     params = {"state": state, "customer": customer, "manufacturer": manufacturer, "limit": limit}
     rows = api.get("/v1/orders", params={k: v for k, v in params.items() if v is not None})
     if as_json:
@@ -461,11 +389,11 @@ def show(
 
     from liquidfab.node.routes_units import SIGNATURE_HEADER
 
-    api = _Node(node)
+    api = NodeApi(node)
     path = f"/v1/units/{quote(serial, safe='')}/passport"
     headers: dict[str, str] = {}
     if key is not None:
-        signer = _key(keystore, key)
+        signer = key_from(keystore, key)
         node_did = api.get("/.well-known/liquidfab")["node"]
         signed_path = httpx.URL(api.url + path).path
         header = read_header(signer, node_did, "GET", signed_path, int(time.time()))
