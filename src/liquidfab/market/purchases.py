@@ -36,6 +36,7 @@ __all__ = [
     "platform_account",
     "record_earning",
     "shares",
+    "statement",
 ]
 
 LEDGER = "LQD"  # market prices are in the network token
@@ -174,4 +175,27 @@ def earnings(
         "charges": len(rows),
         "apps": per_app,
         "periods": [{"start_us": k, "earned": v} for k, v in sorted(per_period.items())],
+    }
+
+
+def statement(
+    conn: Connection, creator: str, from_us: int, to_us: int, *, limit: int = 10_000
+) -> dict[str, Any]:
+    """A creator's statement for ``[from_us, to_us)``: each charge with its split and fee
+    version, and the totals, so a creator can check every payout against the ledger."""
+    e = market_earnings.c
+    rows = conn.execute(
+        select(market_earnings)
+        .where(e.creator == creator, e.at_us >= from_us, e.at_us < to_us)
+        .order_by(e.at_us, e.id)
+        .limit(limit)
+    ).all()
+    charges = [dict(r._mapping) for r in rows]
+    keys = ("gross", "creator_amount", "manufacturer_amount", "platform_amount")
+    return {
+        "creator": creator,
+        "from_us": from_us,
+        "to_us": to_us,
+        "charges": charges,
+        "totals": {k: sum(c[k] for c in charges) for k in keys},
     }

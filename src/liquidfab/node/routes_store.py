@@ -224,6 +224,33 @@ def earnings(request: Request, did: Annotated[str, Path(max_length=200)]) -> dic
     return request.app.state.node.database.read(lambda c: purchases.earnings(c, did))
 
 
+class StatementOut(BaseModel):
+    creator: str
+    from_us: int
+    to_us: int
+    charges: list[dict[str, Any]] = Field(
+        description="Each sale, period or usage batch: app, source, device, buyer, gross, the "
+        "three amounts, fee_version, at_us."
+    )
+    totals: dict[str, int]
+
+
+@router.get(
+    "/v1/market/creators/{did}/statement",
+    response_model=StatementOut,
+    summary="A creator's statement: every charge in a time range, split as settled",
+)
+def creator_statement(
+    request: Request,
+    did: Annotated[str, Path(max_length=200)],
+    from_us: Annotated[int, Query(ge=0), Whole] = 0,
+    to_us: Annotated[int, Query(ge=0), Whole] = 2**62,
+) -> dict[str, Any]:
+    return request.app.state.node.database.read(
+        lambda c: purchases.statement(c, did, from_us, to_us)
+    )
+
+
 class SubscriptionOut(BaseModel):
     id: str
     app: str
