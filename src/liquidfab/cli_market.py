@@ -395,3 +395,58 @@ def earnings(
         periods.add_row(_when(start), _when(start + 30 * DAY_SECONDS * 1_000_000),
                         _lqd(row["earned"], decimals))  # fmt: skip
     console.print(periods)
+
+
+@market_app.command("simulate")
+def simulate(
+    world: Annotated[Path, typer.Option(help="World folder (with world.yaml).")] = Path(
+        "examples/ebike"
+    ),
+    app: AppOpt = "@acme-ai/riding-coach",
+    owner: Annotated[str, typer.Option(help="Key of the subscribing owner.")] = "ada",
+    maker: Annotated[str, typer.Option(help="Key of the bike's manufacturer.")] = "voltwerk",
+    months: Annotated[int, typer.Option(min=1, max=120, help="Months to live through.")] = 12,
+    fail_month: Annotated[
+        int, typer.Option(min=0, max=120, help="The month whose charge fails (0: none).")
+    ] = 7,
+    db: Annotated[
+        str | None, typer.Option(help="Database URL; default: sqlite file in WORLD/state.")
+    ] = None,
+) -> None:
+    """Live months of a subscription on the world's node in seconds: a new bike, daily
+    billing and device polls, a failed charge (grace, lapse, the app disabled) and a
+    re-subscription; then the wallets are checked and the ledger verified."""
+    from liquidfab.market.simulate import simulate_subscription
+    from liquidfab.node.world import load_world, open_world_node
+
+    try:
+        node = open_world_node(world, db)
+        keys = load_world(world).keystore(world)
+        run = simulate_subscription(node, app=app, owner=keys.get(owner), maker=keys.get(maker),
+                                    months=months, fail_month=fail_month or None)  # fmt: skip
+    except LiquidfabError as e:
+        raise fail(str(e)) from e
+    try:
+        lapsed, grace = run.first("lapsed"), run.first("grace")
+        enabled = sum(run.enabled)
+        console.print(f"[bold]{escape(run.app)}[/bold] on {escape(run.device)}, {run.days} days",
+                      soft_wrap=True)  # fmt: skip
+        console.print(f"charges: {run.charges}, taken from the owner {_lqd(run.charged)}")
+        if grace is not None:
+            console.print(f"day {grace}: a charge failed, grace began")
+        if lapsed is not None:
+            back = next((d for d in range(lapsed, run.days + 1) if run.enabled[d]), None)
+            console.print(f"day {lapsed}: lapsed, the device disabled the app")
+            if back is not None:
+                console.print(f"day {back}: subscribed again, the app back on the device")
+        console.print(f"the app ran on {enabled} of {run.days + 1} days")
+        table = Table("wallet", "received", "expected from the charges")
+        for role, amount in run.received.items():
+            table.add_row(role, _lqd(amount), _lqd(run.expected[role]))
+        console.print(table)
+        verdict = "exact" if run.exact else "[red]NOT exact[/red]"
+        console.print(f"split: {verdict}; ledger verify: {'ok' if run.ledger_ok else 'FAILED'}")
+        if not (run.exact and run.ledger_ok):
+            raise typer.Exit(1)
+    finally:
+        node.close()

@@ -31,7 +31,6 @@ from liquidfab.fleet.messages import ENTITLEMENT
 from liquidfab.fleet.repository import TargetInfo
 from liquidfab.fleet.service import ONLINE_KEYS
 from liquidfab.identity import SigningKey
-from liquidfab.node import routes_devices
 from liquidfab.protocol import sign_message, uuid7
 
 DAY_US = 86_400_000_000
@@ -296,14 +295,14 @@ def test_an_expired_license_is_not_honoured_from_a_list_replayed_after_it(fleet,
     # The trial ends at day 30. The attacker keeps serving the list of day 29 (genuine,
     # within its offline grace): the device checks each license's expiry itself.
     device = _running(fleet)
-    start = routes_devices.now_us_clock()
+    start = fleet.node.license_clock()
     _trial(fleet, device.key)
     day29, day31 = start + 29 * DAY_US, start + 31 * DAY_US
-    monkeypatch.setattr(routes_devices, "now_us_clock", lambda: day29)
+    monkeypatch.setattr(fleet.node, "license_clock", lambda: day29)
     device.agent.poll(day29)
     assert device.agent.feature_enabled(TRIAL)
     replayed = json.dumps(_licenses(fleet, device.key)).encode()
-    monkeypatch.setattr(routes_devices, "now_us_clock", lambda: day31)
+    monkeypatch.setattr(fleet.node, "license_clock", lambda: day31)
     marker = device.agent.state.licenses_marker + 1
     _serve(device.agent, {"/licenses": replayed}, licenses=marker)
     assert device.agent.poll(day31) == "IDLE"

@@ -12,7 +12,6 @@ from fleet_support import Fleet
 from liquidfab.fleet.entitlements import signed_licenses
 from liquidfab.fleet.messages import ENTITLEMENT, ENTITLEMENT_REVOKE
 from liquidfab.identity import SigningKey
-from liquidfab.node import routes_devices
 from liquidfab.protocol import SettlementLeg, sign_message, uuid7
 
 DAY_US = 86_400_000_000
@@ -92,7 +91,7 @@ def test_trials_and_subscriptions_end_on_the_device_when_they_expire(fleet, monk
     agent.poll(now_us=now)
     assert agent.state.features == ["ai-riding-coach", "fleet-telemetry"]
     later = now + 31 * DAY_US  # the trial's 30 days are over, on the node's clock too
-    monkeypatch.setattr(routes_devices, "now_us_clock", lambda: later)
+    monkeypatch.setattr(fleet.node, "license_clock", lambda: later)
     agent.poll(now_us=later)
     assert agent.state.features == ["fleet-telemetry"]
     assert trial["expires_us"] < now + 31 * DAY_US < sub["expires_us"]

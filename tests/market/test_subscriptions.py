@@ -15,7 +15,6 @@ from liquidfab.ledger.messages import TRANSFER
 from liquidfab.market import fees
 from liquidfab.market.billing import run_billing
 from liquidfab.market.messages import CANCEL, FEE_SCHEDULE, SUBSCRIBE
-from liquidfab.node import routes_devices
 from liquidfab.protocol import SettlementLeg, sign_message, uuid7
 
 PRICE = 4_990_000  # 4.99 LQD a month
@@ -28,7 +27,7 @@ class Clock:
         self.us = time.time_ns() // 1000
         self.start = self.us
         market.node.dispatcher.clock = lambda: self.us / 1_000_000
-        monkeypatch.setattr(routes_devices, "now_us_clock", lambda: self.us)
+        monkeypatch.setattr(market.node, "license_clock", lambda: self.us)
 
     def at(self) -> datetime:
         return datetime.fromtimestamp(self.us / 1_000_000, UTC)

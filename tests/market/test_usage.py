@@ -134,9 +134,8 @@ def test_a_failed_settlement_keeps_the_records_and_then_lapses(metered, monkeypa
     data = {"app": VOICE["app"], "records": [{"id": "after", "quantity": 1, "at_us": later}]}
     body = market.node.submit(sign_message(device, USAGE, data, time=moment)).body
     assert body["code"] == "not-entitled"  # the subscription lapsed
-    from liquidfab.node import routes_devices
 
-    monkeypatch.setattr(routes_devices, "now_us_clock", lambda: later)
+    monkeypatch.setattr(market.node, "license_clock", lambda: later)
     agent = market.agent(folder)
     agent.poll(later)
     assert not agent.app_enabled(VOICE["app"])

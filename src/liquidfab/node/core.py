@@ -6,7 +6,8 @@ CLI and tests all drive the same ``Node``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,9 @@ class Node:
         self.factories = FactoryShelf(database)
         # the TUF repository of device software, when the node keeps one (a world does)
         self._repository: RepositoryService | None = None
+        # the moment licenses are signed as of: the wall clock, unless a simulation or a
+        # test moves it (with the dispatcher's clock, to live through months at once)
+        self.license_clock: Callable[[], int] = lambda: time.time_ns() // 1000
         # devices' poll answers, forgotten as commits touch them
         self.polls = PollBoard(database, poll_seconds)
         self.dispatcher.listeners.append(self.polls.forget)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -218,11 +217,6 @@ def get_rollout(
     return row
 
 
-def now_us_clock() -> int:
-    """The node's clock for licenses (one place, so a test can move it)."""
-    return time.time_ns() // 1000
-
-
 class LicensesOut(BaseModel):
     signed: dict[str, Any] = Field(
         description="type, issuer (this node), device, as_of_us, grace_seconds, licenses."
@@ -239,7 +233,7 @@ class LicensesOut(BaseModel):
 def get_licenses(request: Request, did: DidPath) -> dict[str, Any]:
     node = request.app.state.node
     _device(request, did)
-    now_us = now_us_clock()
+    now_us = node.license_clock()
     rows = node.database.read(
         lambda c: listings.with_targets(c, entitlements.active(c, did, now_us))
     )
