@@ -1,4 +1,5 @@
-"""The acceptance run in the example world as `liquidfab up` opens it: Acme AI has
+"""The acceptance run in the example world as `liquidfab up` opens it, on SQLite and on
+PostgreSQL: Acme AI has
 claimed @acme-ai and published @acme-ai/riding-coach, Trailcraft @trailcraft/range-boost;
 an owner buys for a bike, the device installs through the delegation, the three wallets
 receive exactly the split, and a second creator cannot publish into @acme-ai, neither at
@@ -18,14 +19,15 @@ from liquidfab.market import fees
 from liquidfab.market.listing_messages import release_custom
 from liquidfab.market.messages import LISTING, PUBLISH
 from liquidfab.market.publishing import next_role
+from liquidfab.market.simulate import simulate_subscription
 from liquidfab.node import create_app, open_world_node
 from liquidfab.protocol import SettlementLeg, sign_message, uuid7
 
 
 @pytest.fixture
-def world_market(tmp_path):
+def world_market(tmp_path, database_url):
     folder = copy_world(tmp_path, market=True)
-    node = open_world_node(folder)
+    node = open_world_node(folder, database_url)
     with TestClient(create_app(node)) as client:
         yield Fleet(folder, node, client, tmp_path)
     node.close()
@@ -81,3 +83,14 @@ def test_the_example_world_sells_apps_end_to_end(world_market):
     # … and at the device: tests/market/test_delegation.py stores such a release as a
     # tricked node would, and the device refuses it through the delegation
     assert w.client.get("/v1/ledger/verify").json()["ok"] is True
+
+
+def test_a_year_of_a_subscription_in_the_example_world(world_market):
+    # the same run as `liquidfab market simulate`, on SQLite and on PostgreSQL
+    w = world_market
+    run = simulate_subscription(w.node, app="@acme-ai/riding-coach", owner=w.owner,
+                                maker=w.maker, months=12, fail_month=7)  # fmt: skip
+    assert (run.first("grace"), run.first("lapsed")) == (180, 187)
+    assert run.enabled[186] and not run.enabled[187] and run.enabled[190]
+    assert run.charges == 12 and run.charged == 12 * 4_990_000
+    assert run.exact and run.ledger_ok
