@@ -1,9 +1,8 @@
 """The acceptance run in the example world as `liquidfab up` opens it, on SQLite and on
-PostgreSQL: Acme AI has
-claimed @acme-ai and published @acme-ai/riding-coach, Trailcraft @trailcraft/range-boost;
-an owner buys for a bike, the device installs through the delegation, the three wallets
-receive exactly the split, and a second creator cannot publish into @acme-ai, neither at
-the node nor at the device."""
+PostgreSQL: Acme AI has claimed @acme-ai and published @acme-ai/riding-coach, Trailcraft
+@trailcraft/range-boost; an owner buys for a bike, the device installs through the
+delegation, the three wallets receive exactly the split, and a second creator cannot
+publish into @acme-ai, neither at the node nor at the device."""
 
 from __future__ import annotations
 
