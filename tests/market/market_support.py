@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
+
+import yaml
 
 from fleet.fleet_support import PRODUCT, Fleet
 from liquidfab.identity import SigningKey
@@ -32,6 +35,22 @@ BOOST = {
     "versions": "*",
     "pricing": {"model": "one-time", "amount": "19.99"},
 }
+
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "ebike"
+
+
+def copy_world(tmp_path: Path, *, market: bool) -> Path:
+    """A copy of the e-bike world; without its market section unless ``market``, so a
+    test claims and publishes what it needs itself."""
+    folder = tmp_path / "ebike"
+    shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns("keys", "state"))
+    if not market:
+        path = folder / "world.yaml"
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data.pop("market", None)
+        path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return folder
 
 
 class Market(Fleet):

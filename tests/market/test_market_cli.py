@@ -154,7 +154,7 @@ def test_subscribe_then_cancel(market):
     assert market.wallet(market.acme) == acme + fees.split(fees.DEFAULT, MONTH)[0]
     twice = invoke(market, "subscribe", "--app", "@acme-ai/riding-coach",
                    "--device", device.did, "--key", "ada")  # fmt: skip
-    assert twice.exit_code == 2 and "conflict: the device holds" in twice.output
+    assert twice.exit_code == 2 and "conflict: the device is subscribed" in twice.output
     wallet = f"{market.owner.did}/wallet"
     granted = market.node.database.read(lambda c: mandates.mandates_of(c, wallet))
     # the refused subscription's mandate is revoked again; the first one stays live

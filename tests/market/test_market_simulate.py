@@ -4,9 +4,9 @@ exact split, and a ledger that `liquidfab ledger verify` passes afterwards."""
 
 from __future__ import annotations
 
+from market_support import copy_world
 from typer.testing import CliRunner
 
-from conftest import copy_world
 from liquidfab.cli import app
 
 runner = CliRunner()

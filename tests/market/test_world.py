@@ -10,9 +10,8 @@ import hashlib
 
 import pytest
 from fastapi.testclient import TestClient
-from market_support import twin_apps
+from market_support import copy_world, twin_apps
 
-from conftest import copy_world
 from fleet.fleet_support import Fleet
 from liquidfab.market import fees
 from liquidfab.market.listing_messages import release_custom

@@ -631,6 +631,9 @@ market_subscriptions = Table(
     Column("buyer", String(200), nullable=False),
     Column("account", String(260), nullable=False),
     Column("mandate", String(36), nullable=False),
+    # the terms it started under, whatever the listing says later
+    Column("model", String(24), nullable=False),  # subscription, trial-then-paid, per-use
+    Column("meter", String(8), nullable=True),  # per use: sum or count
     Column("price", BigInteger, nullable=False),
     Column("period_seconds", BigInteger, nullable=False),
     Column("fee_version", Integer, nullable=False),

@@ -423,6 +423,8 @@ class FleetRepository:
 
 
 def _check_name(name: str) -> None:
+    if name.startswith("@"):  # devices look at top-level targets before the market's
+        raise LiquidfabError(f"target name {name!r}: names starting with @ are the market's")
     if (
         not name
         or len(name) > 200

@@ -50,8 +50,11 @@ def revoke(conn: Connection, mandate_id: str) -> None:
     run(conn, "UPDATE mandates SET revoked = ? WHERE id = ?", (True, mandate_id))
 
 
-def consume(conn: Connection, t: Transfer, grantee: str, now_us: int) -> str | None:
-    """Charge ``t`` to a live mandate of its debit account for ``grantee``; None if one had room.
+def consume(
+    conn: Connection, t: Transfer, grantee: str, now_us: int, mandate_id: str | None = None
+) -> str | None:
+    """Charge ``t`` to a live mandate of its debit account for ``grantee`` (only mandate
+    ``mandate_id``, when named: a subscription pays through its own); None if one had room.
 
     A pending debit counts in full when it is made (a later void does not give room back):
     the cap bounds what the grantee may ask for, not what it finally takes.
@@ -60,6 +63,7 @@ def consume(conn: Connection, t: Transfer, grantee: str, now_us: int) -> str | N
         m
         for m in mandates_of(conn, t.debit_account_id)
         if m["grantee"] == grantee
+        and (mandate_id is None or m["id"] == mandate_id)
         and not m["revoked"]
         and m["starts_us"] <= now_us
         and (m["expires_us"] is None or now_us < m["expires_us"])

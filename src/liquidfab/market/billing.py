@@ -19,7 +19,6 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from liquidfab.db.tables import market_listings as listings_table
 from liquidfab.db.tables import market_subscriptions as subs
 from liquidfab.db.tables import market_usage
 from liquidfab.market.messages import BILL, SETTLE_USAGE
@@ -31,59 +30,65 @@ RETRY_US = 86_400_000_000
 log = logging.getLogger(__name__)
 
 
-def due(conn: Connection, now_us: int) -> tuple[list[tuple[str, int]], list[str]]:
+def due(
+    conn: Connection, now_us: int, only: str | None = None
+) -> tuple[list[tuple[str, int]], list[str]]:
     """(subscription, period) pairs to bill now, and per-use subscriptions with open
-    records to settle."""
+    records to settle; ``only`` limits both to one subscription."""
     s = subs.c
-    rows = conn.execute(
-        select(s.id, s.periods_paid, s.status, s.updated_us, s.grace_until_us, s.app)
+    query = (
+        select(s.id, s.periods_paid, s.status, s.updated_us, s.grace_until_us, s.model)
         .where(s.status.in_(("active", "grace")), s.period_end_us <= now_us)
         .order_by(s.period_end_us, s.id)
-    ).all()
-    metered = {
-        app
-        for app, pricing in conn.execute(select(listings_table.c.app, listings_table.c.pricing))
-        if pricing.get("model") == "per-use"
-    }
+    )
+    if only is not None:
+        query = query.where(s.id == only)
     bills = [
         (r.id, r.periods_paid + 1)
-        for r in rows
-        if r.app not in metered
+        for r in conn.execute(query)
+        if r.model != "per-use"  # the terms it started under: per use settles its records
         and (
             r.status == "active" or now_us - r.updated_us >= RETRY_US or now_us >= r.grace_until_us
         )
     ]
     u = market_usage.c
     open_pairs = set(conn.execute(select(u.app, u.device).where(u.batch.is_(None)).distinct()))
+    metered = select(s.id, s.app, s.device, s.status, s.updated_us).where(
+        s.model == "per-use", s.status.in_(("active", "grace", "cancelled"))
+    )
+    if only is not None:
+        metered = metered.where(s.id == only)
     usage = [
         r.id
-        for r in conn.execute(
-            select(s.id, s.app, s.device, s.status, s.updated_us).where(
-                s.status.in_(("active", "grace"))
-            )
-        )
+        for r in conn.execute(metered)
         if (r.app, r.device) in open_pairs
-        and (r.status == "active" or now_us - r.updated_us >= RETRY_US)
+        and (r.status != "grace" or now_us - r.updated_us >= RETRY_US)
     ]
     return bills, usage
 
 
-def run_billing(node: Any, now_us: int | None = None) -> Counter[str]:
-    """One billing round on ``node`` at ``now_us``; how the subscriptions came out
-    (active, grace, lapsed, cancelled, settled, refused)."""
+def run_billing(node: Any, now_us: int | None = None, only: str | None = None) -> Counter[str]:
+    """One billing round on ``node`` at ``now_us`` (``only``: for one subscription); how
+    the subscriptions came out (active, grace, lapsed, cancelled, settled, refused,
+    failed). One subscription's failure does not stop the others'."""
     now_us = now_us if now_us is not None else time.time_ns() // 1000
     moment = datetime.fromtimestamp(now_us / 1_000_000, UTC)
-    bills, usage = node.database.read(lambda c: due(c, now_us))
+    bills, usage = node.database.read(lambda c: due(c, now_us, only))
     out: Counter[str] = Counter()
-    for sub, period in bills:
-        data = {"subscription": sub, "period": period}
-        outcome = node.submit(sign_message(node.key, BILL, data, time=moment))
-        out[outcome.body["result"]["status"] if outcome.accepted else "refused"] += 1
-    for sub in usage:
-        data = {"batch": f"b-{uuid7()}", "subscription": sub}
-        outcome = node.submit(sign_message(node.key, SETTLE_USAGE, data, time=moment))
+    work = [(BILL, {"subscription": sub, "period": period}) for sub, period in bills]
+    work += [(SETTLE_USAGE, {"batch": f"b-{uuid7()}", "subscription": sub}) for sub in usage]
+    for kind, data in work:
+        try:
+            outcome = node.submit(sign_message(node.key, kind, data, time=moment))
+        except Exception:  # one subscription's trouble must not stop the round
+            log.exception("billing %s failed", data["subscription"])
+            out["failed"] += 1
+            continue
         result = outcome.body.get("result", {}) if outcome.accepted else {}
-        out["settled" if "amount" in result else result.get("status", "refused")] += 1
+        if kind == SETTLE_USAGE and "amount" in result:
+            out["settled"] += 1
+        else:
+            out[result.get("status", "refused")] += 1
     return out
 
 
@@ -92,6 +97,7 @@ class BillingLoop:
 
     def __init__(self, node: Any, seconds: float = 60.0) -> None:
         self.node = node
+        self.sync = getattr(node, "market_sync", None)
         self.seconds = seconds
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="billing", daemon=True)
@@ -104,6 +110,8 @@ class BillingLoop:
         while not self._stop.wait(self.seconds):
             try:
                 run_billing(self.node)
+                if self.sync is not None:  # the online market role, re-signed before it ages
+                    self.sync.sync()
             except Exception:  # a round that fails is tried again next time
                 log.exception("the billing round failed")
 

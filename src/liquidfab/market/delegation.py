@@ -145,7 +145,9 @@ def check_role(
     before = current.signed.targets if current else {}
     for path, old in before.items():
         new = signed.targets.get(path)
-        if new is not None and (new.length, new.hashes) != (old.length, old.hashes):
+        if new is None:
+            raise _refuse("release-mismatch", f"the role drops {path}, released before.")
+        if (new.length, new.hashes) != (old.length, old.hashes):
             raise _refuse("immutable", f"{path} was released with other bytes already.", 409)
     added = set(signed.targets) - set(before)
     target = signed.targets.get(release["target"])

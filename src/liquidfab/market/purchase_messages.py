@@ -56,6 +56,7 @@ __all__ = [
 ]
 
 GRACE_DAYS = 7
+LIVE = ("active", "grace")  # a subscription that may still be charged
 # A paid period's license runs a day past the period, so a device never loses the app
 # between the period's end and the renewal reaching it; a cancelled one ends exactly.
 SLACK_US = 86_400_000_000
@@ -290,6 +291,13 @@ def subscribe(ctx: Context) -> dict[str, Any]:
     _, pricing = compatible_listing(ctx.conn, p.app, device)
     if pricing.model not in ("subscription", "trial-then-paid", "per-use"):
         raise Refused("buy", f"{p.app} is sold once: send market.buy.", 409)
+    live = ctx.conn.execute(
+        select(subs.c.id).where(
+            subs.c.device == p.device, subs.c.app == p.app, subs.c.status.in_(LIVE)
+        )
+    ).first()
+    if live is not None:
+        raise Refused("conflict", f"the device is subscribed to {p.app} already ({live[0]}).", 409)
     _holds_app(ctx, p.device, p.app, trial_ends=True)
     node = _node(ctx)
     mandate = mandates.get_mandate(ctx.conn, p.mandate)
@@ -299,6 +307,8 @@ def subscribe(ctx: Context) -> dict[str, Any]:
         or owner_of(mandate["account_id"]) != ctx.signer
         or mandate["grantee"] != node
         or mandate["revoked"]
+        or mandate["starts_us"] > ctx.now_us
+        or (mandate["expires_us"] is not None and mandate["expires_us"] <= ctx.now_us)
         or int(mandate["cap"]) < price
     ):
         raise Refused(
@@ -311,6 +321,8 @@ def subscribe(ctx: Context) -> dict[str, Any]:
     period_us = (pricing.period_seconds or 30 * 86_400) * 1_000_000
     row = {"id": p.subscription, "app": p.app, "device": p.device, "buyer": ctx.signer,
            "account": mandate["account_id"], "mandate": p.mandate, "price": price,
+           "model": pricing.model,
+           "meter": pricing.meter.aggregate if pricing.meter else None,
            "period_seconds": period_us // 1_000_000, "fee_version": schedule.version,
            "status": "active", "periods_paid": 0, "period_end_us": ctx.now_us + period_us,
            "grace_until_us": None, "cancel_at_end": False, "entitlement": p.subscription,
@@ -354,8 +366,8 @@ def charge_amount(
     parts = purchases.shares(schedule, amount, creator=creator,
                              manufacturer=device["manufacturer"], node=_node(ctx))  # fmt: skip
     why = purchases.charge(ctx.conn, sub["account"], parts, grantee=_node(ctx),
-                           now_us=ctx.now_us, source=ctx.envelope.source,
-                           msg_id=ctx.envelope.id)  # fmt: skip
+                           mandate=sub["mandate"], now_us=ctx.now_us,
+                           source=ctx.envelope.source, msg_id=ctx.envelope.id)  # fmt: skip
     if why is None and amount:
         purchases.record_earning(
             ctx.conn, id=earning, app=sub["app"], creator=creator, source=source,
@@ -374,6 +386,11 @@ def cancel(ctx: Context) -> dict[str, Any]:
         raise Refused("unauthorized", "only the subscriber cancels.", 403)
     if sub["status"] in ("lapsed", "cancelled") or sub["cancel_at_end"]:
         raise Refused("conflict", f"subscription {p.subscription} is ending already.", 409)
+    if sub["model"] == "per-use":  # nothing is paid ahead: it ends now; open records settle
+        _set(ctx, p.subscription, status="cancelled", cancel_at_end=True)
+        entitlements.revoke(ctx.conn, sub["entitlement"], "cancelled", ctx.now_us)
+        ctx.notices.append(("device", sub["device"]))
+        return {"subscription": p.subscription, "ends_us": ctx.now_us}
     _set(ctx, p.subscription, cancel_at_end=True)
     return {"subscription": p.subscription, "ends_us": sub["period_end_us"]}
 
@@ -439,5 +456,4 @@ def _set_model(ctx: Context, entitlement: str, model: str, expires_us: int) -> N
 
 
 def _is_usage(conn: Connection, sub: dict[str, Any]) -> bool:
-    listing = listings.get_listing(conn, sub["app"])
-    return listing is not None and listing["pricing"]["model"] == "per-use"
+    return sub["model"] == "per-use"  # the terms it started under, not today's listing

@@ -99,6 +99,7 @@ def charge(
     parts: list[Share],
     *,
     grantee: str,
+    mandate: str | None = None,
     now_us: int,
     source: str,
     msg_id: str,
@@ -109,7 +110,7 @@ def charge(
     transfers = linked_transfers(debit, parts, source, msg_id)
     savepoint = conn.begin_nested()
     for t in transfers:
-        why = mandates.consume(conn, t, grantee, now_us)
+        why = mandates.consume(conn, t, grantee, now_us, mandate)
         if why is not None:
             savepoint.rollback()
             return why

@@ -7,7 +7,8 @@ disabling the app. A few days later the money is back and the owner subscribes a
 which restores the app. Every day records the subscription's status and whether the app
 runs on the device; the end checks the three wallets against the charges and verifies
 the ledger. The run writes into the world's store, so ``liquidfab ledger verify`` can
-check it again afterwards.
+check it again afterwards; it bills only its own subscriptions, and at the end cancels
+the last one and revokes its mandate, so nothing charges the owner for it later.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from liquidfab.ledger.messages import MANDATE, TRANSFER
 from liquidfab.market import fees, listings
 from liquidfab.market.billing import run_billing
 from liquidfab.market.listings import Pricing
-from liquidfab.market.messages import SUBSCRIBE
+from liquidfab.market.messages import CANCEL, SUBSCRIBE
 from liquidfab.market.purchase_messages import GRACE_DAYS
 from liquidfab.market.territories import get_territory
 from liquidfab.node import create_app
@@ -164,7 +165,8 @@ def _run(
     period_days = pricing.period_seconds // 86_400
     dry = (fail_month - 1) * period_days - 1 if fail_month else None
     back = dry + 1 + GRACE_DAYS + 3 if dry is not None else None
-    sim.send(owner, SUBSCRIBE, {"subscription": f"s-{uuid7()}", "app": app,
+    current = f"s-{uuid7()}"
+    sim.send(owner, SUBSCRIBE, {"subscription": current, "app": app,
                                 "device": key.did, "mandate": mandate})  # fmt: skip
     start = sim.us
     for day in range(run.days + 1):
@@ -173,9 +175,10 @@ def _run(
             _move(sim, owner, wallet, savings, sim.balance(wallet) - price // 2)
         if day == back:
             _move(sim, owner, savings, wallet, sim.balance(savings))
-            sim.send(owner, SUBSCRIBE, {"subscription": f"s-{uuid7()}", "app": app,
+            current = f"s-{uuid7()}"
+            sim.send(owner, SUBSCRIBE, {"subscription": current, "app": app,
                                         "device": key.did, "mandate": mandate})  # fmt: skip
-        run_billing(node, sim.us)
+        run_billing(node, sim.us, only=current)  # the store's other subscriptions wait
         agent.poll(sim.us)
         subs = sim.client.get("/v1/market/subscriptions", params={"device": key.did}).json()
         run.status.append("/".join(s["status"] for s in subs))
@@ -189,6 +192,9 @@ def _run(
         schedule = node.database.read(lambda c, v=s["fee_version"]: fees.version(c, v))
         for role, amount in zip(payees, fees.split(schedule, s["price"]), strict=True):
             run.expected[role] += amount * s["periods_paid"]
+    # the simulated bike's subscription ends here: nothing charges the owner for it later
+    sim.send(owner, CANCEL, {"subscription": current})
+    sim.send(owner, MANDATE, {"action": "revoke", "mandate": mandate})
     run.ledger_ok = node.ledger.verify().ok
     return run
 

@@ -13,6 +13,7 @@ and timestamp.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
@@ -36,6 +37,7 @@ class MarketSync:
     def __init__(self, database: Database, service: RepositoryService) -> None:
         self.database = database
         self.service = service
+        self._lock = threading.Lock()  # listeners run in each submitting thread
 
     def on_commit(self, notices: Iterable[tuple[str, str]]) -> None:
         if any(kind == "market" for kind, _ in notices):
@@ -56,6 +58,10 @@ class MarketSync:
 
     def sync(self) -> bool:
         """Write what the repository lacks; True when it changed."""
+        with self._lock:  # one sync at a time, each reading the store afresh
+            return self._sync()
+
+    def _sync(self) -> bool:
         terr, roles, releases = self.database.read(self._read)
         repo = self.service.repository
         files: dict[str, bytes] = {}
@@ -79,8 +85,4 @@ class MarketSync:
             wanted[MARKET_ROLE] = market
         for role, document in roles:
             wanted[role] = Metadata.from_bytes(document.encode())
-        changed = self.service.write_delegated(wanted, files)
-        for stored in files:
-            sha = stored.rsplit("/", 1)[-1].split(".", 1)[0]
-            (self.service.uploads / sha).unlink(missing_ok=True)
-        return changed
+        return self.service.write_delegated(wanted, files)

@@ -28,7 +28,6 @@ from liquidfab.db.tables import market_usage, market_usage_batches
 from liquidfab.errors import Refused
 from liquidfab.market import fees, listings
 from liquidfab.market.listing_messages import APP_PATTERN
-from liquidfab.market.listings import Pricing
 from liquidfab.market.purchase_messages import charge_amount, missed, set_expiry
 from liquidfab.protocol.registry import Context
 
@@ -37,6 +36,7 @@ __all__ = ["FUTURE_SECONDS", "MAX_RECORDS", "PAST_DAYS", "SettleUsage", "Usage",
 MAX_RECORDS = 1000
 PAST_DAYS = 35
 FUTURE_SECONDS = 300
+MAX_AMOUNT = 2**62  # the most one settlement charges, far inside the ledger's 64 bits
 _ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$"
 
 
@@ -84,7 +84,7 @@ def usage(ctx: Context) -> dict[str, Any]:
     listing = listings.get_listing(ctx.conn, p.app)
     if listing is None or listing["pricing"]["model"] != "per-use":
         raise Refused("not-found", f"{p.app} is not a per-use app.", 404)
-    _live(ctx, ctx.signer, p.app)
+    sub = _live(ctx, ctx.signer, p.app)
     low = ctx.now_us - PAST_DAYS * 86_400_000_000
     high = ctx.now_us + FUTURE_SECONDS * 1_000_000
     late = [r.id for r in p.records if not low <= r.at_us <= high]
@@ -113,6 +113,16 @@ def usage(ctx: Context) -> dict[str, Any]:
             f"record ids already recorded for {p.app}: {sorted(seen)[:5]}.",
             409,
             extra={"records": sorted(seen)[:100]},
+        )
+    count, total = open_usage(ctx, p.app, ctx.signer)
+    count += len(p.records)
+    total += sum(r.quantity for r in p.records)
+    if (count if sub["meter"] == "count" else total) * sub["price"] > MAX_AMOUNT:
+        raise Refused(
+            "too-large",
+            "these records would make the open usage cost more than one charge can carry; "
+            "send them after the next settlement.",
+            413,
         )
     try:
         ctx.conn.execute(
@@ -145,16 +155,14 @@ def settle(ctx: Context) -> dict[str, Any]:
     if row is None:
         raise Refused("not-found", f"no subscription {p.subscription}.", 404)
     sub = dict(row._mapping)
-    listing = listings.get_listing(ctx.conn, sub["app"])
-    if listing is None or listing["pricing"]["model"] != "per-use":
-        raise Refused("conflict", f"{sub['app']} is not a per-use app.", 409)
+    if sub["model"] != "per-use":  # the terms it started under, not today's listing
+        raise Refused("conflict", f"subscription {sub['id']} is not per use.", 409)
     if ctx.conn.execute(
         select(market_usage_batches.c.id).where(market_usage_batches.c.id == p.batch)
     ).first():
         raise Refused("conflict", f"batch id {p.batch} is taken.", 409)
-    pricing = Pricing.model_validate(listing["pricing"])
     count, total = open_usage(ctx, sub["app"], sub["device"])
-    quantity = count if pricing.meter and pricing.meter.aggregate == "count" else total
+    quantity = count if sub["meter"] == "count" else total
     amount = quantity * sub["price"]
     if count == 0:
         return {"batch": None, "records": 0, "amount": "0"}
@@ -164,6 +172,8 @@ def settle(ctx: Context) -> dict[str, Any]:
              "quantity": quantity, "amount": amount, "status": "settled" if why is None
              else "failed", "error": why, "at_us": ctx.now_us}  # fmt: skip
     ctx.conn.execute(insert(market_usage_batches), batch)
+    if why is not None and sub["status"] == "cancelled":  # ended: nothing left to lapse
+        return {"status": "cancelled", "error": why, "batch": p.batch, "records": count}
     if why is not None:
         return {**missed(ctx, sub, why), "batch": p.batch, "records": count}
     ctx.conn.execute(

@@ -91,6 +91,7 @@ class Node:
         self.factories = FactoryShelf(database)
         # the TUF repository of device software, when the node keeps one (a world does)
         self._repository: RepositoryService | None = None
+        self.market_sync: MarketSync | None = None
         # the moment licenses are signed as of: the wall clock, unless a simulation or a
         # test moves it (with the dispatcher's clock, to live through months at once)
         self.license_clock: Callable[[], int] = lambda: time.time_ns() // 1000
@@ -114,6 +115,7 @@ class Node:
             sync = MarketSync(self.database, service)
             self.dispatcher.listeners.append(sync.on_commit)
             sync.sync()
+            self.market_sync = sync  # the billing loop re-signs the market role with it
 
     def _settle(self, ctx: Context) -> list[dict[str, Any]]:
         applied = apply_settlement(ctx)

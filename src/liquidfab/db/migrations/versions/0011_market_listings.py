@@ -78,6 +78,8 @@ def upgrade() -> None:
         sa.Column("buyer", sa.String(200), nullable=False),
         sa.Column("account", sa.String(260), nullable=False),
         sa.Column("mandate", sa.String(36), nullable=False),
+        sa.Column("model", sa.String(24), nullable=False),
+        sa.Column("meter", sa.String(8), nullable=True),
         sa.Column("price", sa.BigInteger, nullable=False),
         sa.Column("period_seconds", sa.BigInteger, nullable=False),
         sa.Column("fee_version", sa.Integer, nullable=False),
