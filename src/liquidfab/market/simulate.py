@@ -70,7 +70,7 @@ class _Sim:
         self.node = node
         self.us = start_us
         with warnings.catch_warnings():  # the in-process client's own deprecation notice
-            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore")
             from fastapi.testclient import TestClient
         self.client = TestClient(create_app(node))
 
