@@ -168,6 +168,17 @@ def test_the_timestamp_is_re_signed_before_it_expires(repo, keys, tmp_path):
     _device(repo, tmp_path).refresh()
 
 
+def test_the_snapshot_is_re_signed_before_it_expires(repo, keys, tmp_path):
+    before = repo._latest("snapshot").signed
+    assert repo.refresh_snapshot(keys.snapshot, keys.timestamp) is False  # fresh
+    assert repo.refresh_snapshot(keys.snapshot, keys.timestamp, within=timedelta(days=8))
+    after = repo._latest("snapshot").signed
+    assert after.version == before.version + 1 and after.meta == before.meta
+    stamp = json.loads((repo.metadata_dir / "timestamp.json").read_bytes())["signed"]
+    assert stamp["meta"]["snapshot.json"]["version"] == after.version
+    _device(repo, tmp_path).refresh()
+
+
 def test_root_rotation_is_followed_by_devices_that_trust_the_old_root(repo, keys, tmp_path):
     _publish(repo, keys, "fw.bin", b"v1")
     device = _device(repo, tmp_path)

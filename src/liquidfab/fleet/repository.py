@@ -391,6 +391,23 @@ class FleetRepository:
             self._timestamp(timestamp_key, current.snapshot_meta.version)
             return True
 
+    def refresh_snapshot(
+        self,
+        snapshot_key: SigningKey,
+        timestamp_key: SigningKey,
+        *,
+        within: timedelta | None = None,
+    ) -> bool:
+        """Re-sign the snapshot (and so the timestamp) if it expires within ``within``
+        (default: half its life); True when it did. Without it a repository nobody
+        publishes to would freeze for devices after the snapshot's week."""
+        within = within if within is not None else EXPIRY["snapshot"] / 2
+        with self.lock():
+            if self._latest("snapshot").signed.expires - _now() > within:
+                return False
+            self._snapshot_and_timestamp(snapshot_key, timestamp_key)
+            return True
+
     def rotate_root(
         self,
         old_keys: Sequence[SigningKey],

@@ -6,8 +6,8 @@ world's ``tuf-root`` and ``tuf-targets`` keys (the operator's, offline: the node
 holds them after that) and the node's online ``tuf-snapshot`` and ``tuf-timestamp``
 keys. Publishing a release needs the targets key, so it is an operator's act
 (``liquidfab fleet publish``). Whenever a device reads the timestamp, the node first
-re-signs it if less than half its life is left, so a repository nobody publishes to
-stays fresh while one whose node is stopped freezes visibly.
+re-signs it (and the snapshot) if less than half its life is left, so a repository
+nobody publishes to stays fresh while one whose node is stopped freezes visibly.
 """
 
 from __future__ import annotations
@@ -63,6 +63,7 @@ class RepositoryService:
     def read(self, relative: str) -> bytes:
         """A repository file; the timestamp re-signed first when it is getting old."""
         if relative == "metadata/timestamp.json":
+            self.repository.refresh_snapshot(self._snapshot, self._timestamp)
             self.repository.refresh_timestamp(self._timestamp)
         return self.repository.read(relative)
 
