@@ -116,3 +116,9 @@ def test_a_creators_statement_lists_each_charge_as_settled(market: Market):
     part = market.client.get(url, params={"from_us": middle}).json()
     assert len(part["charges"]) == 2
     assert market.client.get(url, params={"from_us": -1}).status_code == 422
+
+
+def test_a_statement_range_beyond_the_store_is_refused(market: Market):
+    url = f"/v1/market/creators/{market.trail.did}/statement"
+    assert market.client.get(url, params={"from_us": 2**63}).status_code == 422
+    assert market.client.get(url, params={"to_us": 2**62}).status_code == 200

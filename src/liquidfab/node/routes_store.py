@@ -243,8 +243,8 @@ class StatementOut(BaseModel):
 def creator_statement(
     request: Request,
     did: Annotated[str, Path(max_length=200)],
-    from_us: Annotated[int, Query(ge=0), Whole] = 0,
-    to_us: Annotated[int, Query(ge=0), Whole] = 2**62,
+    from_us: Annotated[int, Query(ge=0, le=2**62), Whole] = 0,
+    to_us: Annotated[int, Query(ge=0, le=2**62), Whole] = 2**62,
 ) -> dict[str, Any]:
     return request.app.state.node.database.read(
         lambda c: purchases.statement(c, did, from_us, to_us)
